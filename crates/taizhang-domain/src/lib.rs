@@ -1,0 +1,15 @@
+//! Taizhang's pure core: case kinds as data, statutory clocks and the holiday calendar, access rules, the
+//! tamper-evident ledger format, masking and encryption of personal data. No I/O, no async runtime, no
+//! database: every rule here is testable in microseconds.
+
+pub mod access;
+pub mod calendar;
+pub mod crypto;
+pub mod deadline;
+pub mod error;
+pub mod ledger;
+pub mod mask;
+pub mod region;
+pub mod workflow;
+
+pub use error::{DomainError, DomainResult, ErrorCode};

@@ -1,0 +1,114 @@
+//! Persistence: one `Store` trait, with SQLite and PostgreSQL behind it.
+//!
+//! Both backends share one implementation (`sql::SqlStore`) over sqlx's `Any` driver; what differs —
+//! migrations, connection set-up, how the chain head is locked — is chosen from the database URL. Timestamps
+//! are stored as microseconds since the epoch (UTC) so that both backends sort and compare them the same way.
+//!
+//! The case history is append-only: `append` takes the chain head under a write lock, lets the caller build
+//! the event (with its SM3 link) and the case projection from the allocated sequence numbers, and writes both
+//! in one transaction. Nothing here updates or deletes an event or an audit record.
+
+mod model;
+mod sql;
+
+pub use model::*;
+pub use sql::{COUNT_CAP, SqlStore, open};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use taizhang_domain::ledger::{AuditRecord, CaseEvent};
+use taizhang_domain::{DomainError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration {0}: {1}")]
+    Migration(String, String),
+}
+
+impl StoreError {
+    /// The user-facing form: domain errors pass through; database faults become a generic Chinese message
+    /// (the cause goes to the log, not to the user).
+    pub fn into_domain(self) -> DomainError {
+        match self {
+            StoreError::Domain(e) => e,
+            StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+                DomainError::new(ErrorCode::StorageUnavailable, "数据库暂时无法访问，请稍后重试")
+            }
+            _ => DomainError::new(ErrorCode::Internal, "数据库操作失败，请联系系统管理员（详情见服务器日志）"),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // ---- organisation and accounts
+    async fn create_unit(&self, unit: NewUnit) -> StoreResult<Unit>;
+    async fn unit(&self, id: i64) -> StoreResult<Option<Unit>>;
+    async fn units(&self) -> StoreResult<Vec<Unit>>;
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn set_roles(&self, user_id: i64, roles: &str) -> StoreResult<()>;
+    async fn set_login_state(&self, user_id: i64, failed: i64, locked_until: Option<DateTime<Utc>>) -> StoreResult<()>;
+    /// Counts one more failed login atomically and returns the new count.
+    async fn record_failed_login(&self, user_id: i64) -> StoreResult<i64>;
+    /// Ends every session and API token of a user (after a password change).
+    async fn delete_sessions_of(&self, user_id: i64) -> StoreResult<()>;
+    async fn set_password(&self, user_id: i64, hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // ---- sessions and API tokens (only hashes of tokens are stored)
+    async fn insert_session(&self, s: Session) -> StoreResult<()>;
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    // ---- cases
+    /// Appends events (one per request, in order) and writes their projections, all in one transaction.
+    async fn append(&self, requests: Vec<AppendRequest>) -> StoreResult<Vec<Built>>;
+    async fn case(&self, id: i64) -> StoreResult<Option<CaseRow>>;
+    async fn case_by_code(&self, code: &str) -> StoreResult<Option<CaseRow>>;
+    async fn case_events(&self, case_id: i64) -> StoreResult<Vec<CaseEvent>>;
+    async fn parties(&self, case_id: i64) -> StoreResult<Vec<PartyRow>>;
+    /// One page of cases and the number of matches, counted up to `COUNT_CAP + 1` (more means "over the cap").
+    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
+    /// Open cases of a kind with a petitioner whose phone or ID blind index matches (duplicate detection).
+    async fn open_cases_of_party(
+        &self,
+        kind: &str,
+        phone_index: Option<&str>,
+        id_index: Option<&str>,
+    ) -> StoreResult<Vec<CaseRow>>;
+    /// Rewrites the derived deadline columns of a case (a cache of the clocks; not part of the history).
+    async fn set_next_deadline(
+        &self,
+        case_id: i64,
+        due: Option<DateTime<Utc>>,
+        warn: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+
+    // ---- audit
+    async fn append_audit(&self, record: NewAudit) -> StoreResult<AuditRecord>;
+    async fn audit_page(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+
+    // ---- verification
+    async fn events_page(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<CaseEvent>>;
+    async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>>;
+    // ---- workflow definitions in use
+    async fn workflow_versions(&self) -> StoreResult<Vec<WorkflowVersion>>;
+    async fn record_workflow_version(&self, v: WorkflowVersion) -> StoreResult<()>;
+
+    /// Refreshes the query planner's statistics (after bulk loads; also run at open).
+    async fn optimize(&self) -> StoreResult<()>;
+    /// The recorded head of a chain (`events` or `audit`): last seq and hash.
+    async fn chain_head(&self, name: &str) -> StoreResult<(i64, String)>;
+}

@@ -1,0 +1,221 @@
+//! Rows and requests exchanged with the store.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use taizhang_domain::DomainResult;
+use taizhang_domain::deadline::ClockStatus;
+use taizhang_domain::ledger::CaseEvent;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unit {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    /// Administrative division code (6 to 12 digits) or a department code.
+    pub code: String,
+    pub name: String,
+    /// city | county | township | village | department
+    pub level: String,
+    /// Materialised path of ids from the root, e.g. `/1/4/17/`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUnit {
+    pub parent_id: Option<i64>,
+    pub code: String,
+    pub name: String,
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub unit_id: i64,
+    pub password_hash: String,
+    /// Comma-separated role ids.
+    pub roles: String,
+    pub failed_logins: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub password_changed_at: DateTime<Utc>,
+    /// Blind index of the staff member's ID number, for recusal checks.
+    pub id_index: Option<String>,
+    /// Set when someone else chose the password (a new account): it must be changed before anything else.
+    pub must_change_password: bool,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub unit_id: i64,
+    pub password_hash: String,
+    pub roles: String,
+    pub id_index: Option<String>,
+    pub must_change_password: bool,
+    /// The service's time (a test or demo clock may differ from the wall clock).
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: i64,
+    /// `session` (browser login) or `api` (machine token).
+    pub kind: String,
+    pub name: String,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The projection of a case: what lists, filters and access checks read. `state_json` is the full folded
+/// `CaseState`; the other columns are derived from it for querying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRow {
+    pub id: i64,
+    pub code: String,
+    pub kind: String,
+    pub state: String,
+    pub version: i64,
+    pub region: Option<String>,
+    pub registered_unit: i64,
+    pub registered_unit_path: String,
+    pub handling_unit: Option<i64>,
+    pub handling_unit_path: Option<String>,
+    pub cohandling: Vec<i64>,
+    pub accused_unit_path: Option<String>,
+    pub accused_users: Vec<i64>,
+    pub matter_type: Option<String>,
+    pub category: Option<String>,
+    pub channel: Option<String>,
+    pub title: String,
+    pub query_secret_hash: Option<String>,
+    pub client_request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub next_warn_at: Option<DateTime<Utc>>,
+    pub state_json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewParty {
+    pub role: String,
+    pub name_enc: String,
+    pub phone_enc: Option<String>,
+    pub id_number_enc: Option<String>,
+    pub address_enc: Option<String>,
+    pub name_masked: String,
+    pub phone_masked: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub address_masked: Option<String>,
+    pub phone_index: Option<String>,
+    pub id_index: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartyRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub party: NewParty,
+}
+
+/// The numbers the store allocates for one appended event, under the chain lock.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub seq: i64,
+    pub prev_hash: String,
+    pub case_id: i64,
+    pub case_seq: i64,
+    /// One number per requested document series, in order.
+    pub doc_numbers: Vec<i64>,
+}
+
+/// What the caller built from a slot: the event (hash computed) and the resulting projection.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub event: CaseEvent,
+    pub case: CaseRow,
+    /// Written with the intake event only.
+    pub parties: Vec<NewParty>,
+}
+
+pub type BuildFn = Box<dyn FnOnce(Slot) -> DomainResult<Built> + Send>;
+
+pub struct AppendRequest {
+    /// None: a new case (the store allocates its id).
+    pub case_id: Option<i64>,
+    /// The case version the caller saw; a different current version fails with `stale_version`.
+    pub expected_version: Option<i64>,
+    /// For new cases: a client-chosen id that makes a resubmission fail with `duplicate_submit`.
+    pub client_request_id: Option<String>,
+    /// Document number series to draw from, e.g. `petition/acceptance_notice/2026`.
+    pub doc_series: Vec<String>,
+    pub build: BuildFn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseSort {
+    /// Nearest running deadline first; cases without one last.
+    #[default]
+    Deadline,
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Who is looking, for data-scope filtering in lists.
+#[derive(Debug, Clone)]
+pub struct ScopeFilter {
+    pub user_id: i64,
+    pub unit_id: i64,
+    pub unit_path: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    /// Cases handled by this unit.
+    pub handling_unit: Option<i64>,
+    /// Cases registered in this unit's subtree.
+    pub registered_under: Option<String>,
+    pub category: Option<String>,
+    pub matter_type: Option<String>,
+    pub clock_status: Option<ClockStatus>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    /// Needed for clock-status filters.
+    pub now: Option<DateTime<Utc>>,
+    pub scope: Option<ScopeFilter>,
+    pub sort: CaseSort,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub at: DateTime<Utc>,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub role: Option<String>,
+    pub unit_id: Option<i64>,
+    pub source: Option<String>,
+    pub event: String,
+    pub object: Option<String>,
+    pub result: String,
+    pub detail: String,
+}
+
+/// A workflow definition version as recorded when it was first current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowVersion {
+    pub kind: String,
+    pub version: i64,
+    /// SM3 of the definition text.
+    pub sha: String,
+    pub definition: String,
+}

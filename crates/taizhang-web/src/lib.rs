@@ -1,0 +1,40 @@
+//! The HTTP layer: JSON API v1 (OpenAPI 3.1 at `/api/v1/openapi.json`, vendored Swagger UI at `/api/docs`)
+//! and a small landing page. Thin: parse, authenticate, call the service, render. Every error is a JSON body
+//! `{ "code": "snake_case", "message": "中文说明" }` with the status the code maps to.
+
+mod api;
+mod extract;
+mod limit;
+mod pages;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use taizhang_service::Service;
+use tokio::net::TcpListener;
+
+pub use api::ApiDoc;
+
+/// Largest request body accepted (JSON API; attachments arrive with a later issue).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Service,
+    pub limiter: std::sync::Arc<limit::Limiter>,
+}
+
+pub fn router(svc: Service) -> Router {
+    api::router(AppState { svc, limiter: Default::default() })
+}
+
+/// Serves until `shutdown` resolves. Binding is the caller's (tests bind port 0 and read the address).
+pub async fn serve(
+    listener: TcpListener,
+    svc: Service,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(svc).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,1104 @@
+//! The staff workspace, server-rendered (askama): sign in, my work queue, the case page with the actions the
+//! user may take as forms. Works without JavaScript. Forms carry the session's CSRF token and the case version
+//! the user saw; a refused action re-renders the page with the Chinese reason and the input kept.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use taizhang_domain::deadline::china_tz;
+use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
+use taizhang_domain::{DomainError, ErrorCode};
+use taizhang_service::Principal;
+use taizhang_service::cases::{
+    ActionView, Actor, CaseSummary, CaseView, DocumentView, IntakeRequest, PartyInput, PublicCaseView,
+};
+
+use crate::AppState;
+use crate::extract::{SESSION_COOKIE, Source, request_token};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/password", get(password_form).post(change_password))
+        .route("/work", get(work))
+        .route("/register", get(register_form).post(register))
+        .route("/portal", get(portal_form))
+        .route("/portal/case", post(portal_case))
+        .route("/portal/act/{action}", post(portal_act))
+        .route("/cases", get(case_list))
+        .route("/cases/export.xlsx", get(case_export))
+        .route("/cases/{id}", get(case_page))
+        .route("/cases/{id}/act/{action}", post(act))
+        .route("/cases/{id}/documents/{seq}/{doc}", get(document_page))
+        .route(
+            "/static/app.css",
+            get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/app.css")) }),
+        )
+}
+
+/// Who is signed in, as the page header shows it.
+pub struct Me {
+    name: String,
+    unit: String,
+    roles: String,
+    csrf: String,
+}
+
+fn me(p: &Principal) -> Me {
+    Me {
+        name: p.user.display_name.clone(),
+        unit: p.unit.name.clone(),
+        roles: p.roles.iter().map(|r| r.name_zh()).collect::<Vec<_>>().join("、"),
+        csrf: p.csrf_token.clone(),
+    }
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+struct LoginPage {
+    me: Option<Me>,
+    error: Option<String>,
+    username: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    me: Option<Me>,
+    error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+struct MessagePage {
+    me: Option<Me>,
+    title: String,
+    message: String,
+}
+
+struct ClockCell {
+    status: String,
+    name: String,
+    remaining: String,
+    due: String,
+}
+
+struct WorkRow {
+    id: i64,
+    code: String,
+    title: String,
+    category: Option<String>,
+    state_name: String,
+    clock: Option<ClockCell>,
+    actions: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "work.html")]
+struct WorkPage {
+    me: Option<Me>,
+    rows: Vec<WorkRow>,
+}
+
+struct ClockRow {
+    name: String,
+    due: String,
+    extended: bool,
+    status: String,
+    label: String,
+    remaining: String,
+    source: String,
+}
+
+struct EventRow {
+    at: String,
+    actor: String,
+    unit: Option<String>,
+    action_name: String,
+    fields: Vec<(String, String)>,
+    /// (label, link to the printable document)
+    documents: Vec<(String, String)>,
+}
+
+struct Input {
+    id: String,
+    name: String,
+    /// `select`, `textarea`, or an `<input type>`.
+    kind: &'static str,
+    required: bool,
+    multiple: bool,
+    options: Vec<(String, String)>,
+    value: String,
+}
+
+struct ActionForm {
+    id: String,
+    name: String,
+    inputs: Vec<Input>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "case.html")]
+struct CasePage {
+    me: Option<Me>,
+    case: CaseView,
+    clocks: Vec<ClockRow>,
+    events: Vec<EventRow>,
+    forms: Vec<ActionForm>,
+    csrf: String,
+    error: Option<String>,
+}
+
+/// A page-level refusal: the signed-out go to the login page, a required password change to its form,
+/// anything else to a message page in Chinese.
+fn refusal(e: DomainError, me: Option<Me>) -> Response {
+    match e.code {
+        ErrorCode::Unauthenticated | ErrorCode::SessionExpired => Redirect::to("/login").into_response(),
+        ErrorCode::PasswordChangeRequired => Redirect::to("/password").into_response(),
+        code => {
+            let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, MessagePage { me, title: "无法完成".into(), message: e.message }).into_response()
+        }
+    }
+}
+
+/// The signed-in staff member behind the session cookie (bearer tokens are for the API).
+async fn staff(state: &AppState, headers: &HeaderMap, allow_password_change: bool) -> Result<Principal, Response> {
+    let Some((token, true)) = request_token(headers) else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    let p = state.svc.authenticate(&token).await.map_err(|e| refusal(e, None))?;
+    if p.password_change_required && !allow_password_change {
+        return Err(Redirect::to("/password").into_response());
+    }
+    Ok(p)
+}
+
+/// Form posts must carry the session's CSRF token.
+fn check_csrf(p: &Principal, form: &[(String, String)]) -> Result<(), DomainError> {
+    let sent = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    if sent.is_empty() || sent != p.csrf_token {
+        return Err(DomainError::new(ErrorCode::CsrfMismatch, "表单已失效（CSRF 校验失败），请刷新页面后重试"));
+    }
+    Ok(())
+}
+
+async fn login_form() -> LoginPage {
+    LoginPage { me: None, error: None, username: String::new() }
+}
+
+async fn login(State(s): State<AppState>, Source(src): Source, Form(form): Form<Vec<(String, String)>>) -> Response {
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let username = get("username");
+    let page_error = |e: DomainError, username: String| {
+        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, LoginPage { me: None, error: Some(e.message), username }).into_response()
+    };
+    let who = format!("{}|{username}", src.as_deref().unwrap_or("-"));
+    let limited = s
+        .limiter
+        .hit("login_address", crate::limit::LOGIN_PER_ADDRESS, src.as_deref())
+        .and_then(|_| s.limiter.hit("login", crate::limit::LOGIN, Some(&who)));
+    if let Err(e) = limited {
+        return page_error(e, username);
+    }
+    match s.svc.login(&username, &get("password"), src.as_deref()).await {
+        Ok((l, _)) => {
+            let mut headers = HeaderMap::new();
+            let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", l.token);
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                headers.insert(SET_COOKIE, v);
+            }
+            (headers, Redirect::to("/work")).into_response()
+        }
+        Err(e) => page_error(e, username),
+    }
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>) -> Response {
+    if let Ok(p) = staff(&s, &headers, true).await
+        && check_csrf(&p, &form).is_ok()
+        && let Some((token, _)) = request_token(&headers)
+    {
+        let _ = s.svc.logout(&token).await;
+    }
+    let mut out = HeaderMap::new();
+    out.insert(SET_COOKIE, HeaderValue::from_static("tz_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"));
+    (out, Redirect::to("/login")).into_response()
+}
+
+async fn password_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match staff(&s, &headers, true).await {
+        Ok(p) => PasswordPage { me: Some(me(&p)), error: None }.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn change_password(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff(&s, &headers, true).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&p, &form) {
+        return refusal(e, Some(me(&p)));
+    }
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    match s.svc.change_password(&p, get("old_password"), get("new_password")).await {
+        Ok(()) => Redirect::to("/login").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, PasswordPage { me: Some(me(&p)), error: Some(e.message) }).into_response(),
+    }
+}
+
+async fn work(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let items = match s.svc.work_queue(&p, 100).await {
+        Ok(i) => i,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let rows = items
+        .into_iter()
+        .map(|w| WorkRow {
+            id: w.case.id,
+            code: w.case.code,
+            title: w.case.title,
+            category: w.case.category,
+            state_name: w.case.state_name,
+            clock: w.clock.map(|c| ClockCell {
+                status: status_class(&c),
+                name: c.name,
+                remaining: c.remaining,
+                due: local(c.due_at),
+            }),
+            actions: w.actions.join("、"),
+        })
+        .collect();
+    WorkPage { me: Some(me(&p)), rows }.into_response()
+}
+
+fn status_class(c: &taizhang_domain::workflow::ClockView) -> String {
+    if c.stopped_at.is_some() {
+        return "stopped".into();
+    }
+    serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn display_value(def: Option<&WorkflowDef>, field: &str, v: &Value, units: &BTreeMap<i64, String>) -> (String, String) {
+    let f = def.and_then(|d| d.field(field));
+    let name = f.map(|f| f.name.clone()).unwrap_or_else(|| field.to_string());
+    let text = match (f.map(|f| f.ty), v) {
+        (Some(FieldType::Choice), Value::String(s)) => {
+            f.and_then(|f| f.options.get(s)).cloned().unwrap_or_else(|| s.clone())
+        }
+        (Some(FieldType::Unit), Value::Number(n)) => {
+            n.as_i64().and_then(|i| units.get(&i).cloned()).unwrap_or_else(|| n.to_string())
+        }
+        (Some(FieldType::Units), Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_i64().and_then(|i| units.get(&i).cloned()).unwrap_or_else(|| x.to_string()))
+            .collect::<Vec<_>>()
+            .join("、"),
+        (_, Value::String(s)) => s.clone(),
+        (_, other) => other.to_string(),
+    };
+    (name, text)
+}
+
+/// An action form that was refused: which action, what was submitted, and why.
+struct Failed<'a> {
+    action: &'a str,
+    form: &'a [(String, String)],
+    error: String,
+}
+
+/// The forms for the actions a user may take, each input by its field's type; a refused action's form keeps
+/// what was submitted. Returns the forms and the refusal's reason.
+fn action_forms(
+    actions: &[ActionView],
+    units: &BTreeMap<i64, String>,
+    failed: Option<Failed<'_>>,
+) -> (Vec<ActionForm>, Option<String>) {
+    let (failed_action, submitted, error) = match failed {
+        Some(f) => (Some(f.action), f.form, Some(f.error)),
+        None => (None, &[][..], None),
+    };
+    let unit_options = || units.iter().map(|(id, n)| (id.to_string(), n.clone())).collect::<Vec<_>>();
+    let forms = actions
+        .iter()
+        .map(|a| ActionForm {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            inputs: a
+                .fields
+                .iter()
+                .map(|f| {
+                    let (kind, multiple, options) = match f.ty {
+                        FieldType::Choice => {
+                            ("select", false, f.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        }
+                        FieldType::Unit => ("select", false, unit_options()),
+                        FieldType::Units => ("select", true, unit_options()),
+                        FieldType::LongText => ("textarea", false, vec![]),
+                        FieldType::Int | FieldType::User | FieldType::Case => ("number", false, vec![]),
+                        FieldType::Date => ("date", false, vec![]),
+                        FieldType::Text | FieldType::Users => ("text", false, vec![]),
+                    };
+                    let value = match failed_action {
+                        Some(failed) if failed == a.id => {
+                            submitted.iter().find(|(k, _)| *k == f.id).map(|(_, v)| v.clone()).unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    };
+                    Input {
+                        id: f.id.clone(),
+                        name: f.name.clone(),
+                        kind,
+                        required: f.required,
+                        multiple,
+                        options,
+                        value,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    (forms, error)
+}
+
+async fn render_case(s: &AppState, p: &Principal, id: i64, failed: Option<Failed<'_>>) -> Response {
+    let case = match s.svc.case_view(p, id).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let def = s.svc.workflows.get(&case.kind).ok();
+    let units: BTreeMap<i64, String> = match s.svc.store.units().await {
+        Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
+        Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
+    };
+    let clocks = case
+        .clocks
+        .iter()
+        .filter(|c| c.stopped_at.is_none() || c.kind == ClockKind::Obligation)
+        .map(|c| ClockRow {
+            name: c.name.clone(),
+            due: c.due_date.map(|d| d.to_string()).unwrap_or_else(|| local(c.due_at)),
+            extended: !c.extensions.is_empty(),
+            status: status_class(c),
+            label: c.status_label.clone(),
+            remaining: c.remaining.clone(),
+            source: c.source.clone().unwrap_or_default(),
+        })
+        .collect();
+    let events = case
+        .events
+        .iter()
+        .map(|e| EventRow {
+            at: local(e.at),
+            actor: e.actor.clone().unwrap_or_default(),
+            unit: e.actor_unit.clone(),
+            action_name: e.action_name.clone(),
+            fields: e.fields.iter().map(|(k, v)| display_value(def, k, v, &units)).collect(),
+            documents: e
+                .documents
+                .iter()
+                .map(|d| {
+                    (format!("{}（{}）", d.name, d.number), format!("/cases/{}/documents/{}/{}", case.id, e.seq, d.id))
+                })
+                .collect(),
+        })
+        .collect();
+    let (forms, error) = action_forms(&case.available_actions, &units, failed);
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let page = CasePage { me: Some(me(p)), csrf: p.csrf_token.clone(), case, clocks, events, forms, error };
+    (status, page).into_response()
+}
+
+fn parse_id(id: &str) -> Result<i64, DomainError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, format!("编号应为正整数：{id}")))
+}
+
+async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match parse_id(&id) {
+        Ok(id) => render_case(&s, &p, id, None).await,
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+/// Turns a form into the action's fields, by each field's type.
+fn fields_from_form(def: &WorkflowDef, form: &[(String, String)]) -> Result<Map<String, Value>, DomainError> {
+    let mut out = Map::new();
+    for (k, v) in form {
+        let Some(f) = def.field(k) else { continue };
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| DomainError::new(ErrorCode::InvalidInput, format!("{}{what}", f.name));
+        let number = || v.parse::<i64>().map_err(|_| bad("应为整数"));
+        match f.ty {
+            FieldType::Int | FieldType::Unit | FieldType::User | FieldType::Case => {
+                out.insert(k.clone(), Value::from(number()?));
+            }
+            FieldType::Units | FieldType::Users => {
+                let list = out.entry(k.clone()).or_insert_with(|| Value::Array(vec![]));
+                for part in v.split([',', '，', ' ']).filter(|x| !x.is_empty()) {
+                    let n = part.parse::<i64>().map_err(|_| bad("应为编号"))?;
+                    if let Value::Array(a) = list {
+                        a.push(Value::from(n));
+                    }
+                }
+            }
+            _ => {
+                out.insert(k.clone(), Value::from(v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn act(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&p, &form) {
+        return refusal(e, Some(me(&p)));
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let version = form.iter().find(|(k, _)| k == "expected_version").and_then(|(_, v)| v.parse::<i64>().ok());
+    let result = async {
+        let kind = s.svc.store.case(id).await.map_err(taizhang_service::se)?.map(|r| r.kind).unwrap_or_default();
+        let def = s.svc.workflows.get(&kind)?.clone();
+        let fields = fields_from_form(&def, &form)?;
+        let Some(version) = version else {
+            return Err(DomainError::new(ErrorCode::MissingField, "表单缺少案件版本号，请刷新页面后重试"));
+        };
+        s.svc.act(Actor::Staff(&p), id, &action, fields, Some(version)).await
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Err(e) if matches!(e.code, ErrorCode::OutOfScope | ErrorCode::Unauthenticated | ErrorCode::SessionExpired) => {
+            refusal(e, Some(me(&p)))
+        }
+        Err(e) => render_case(&s, &p, id, Some(Failed { action: &action, form: &form, error: e.message })).await,
+    }
+}
+
+/// What the clerk typed, kept when the form comes back with an error or a duplicate warning.
+#[derive(Default)]
+struct RegisterForm {
+    channel: String,
+    matter_type: String,
+    category: String,
+    title: String,
+    content: String,
+    facts_reasons: String,
+    representatives: String,
+    name: String,
+    phone: String,
+    id_number: String,
+    address: String,
+}
+
+impl RegisterForm {
+    fn from_pairs(form: &[(String, String)]) -> RegisterForm {
+        let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+        RegisterForm {
+            channel: get("channel"),
+            matter_type: get("matter_type"),
+            category: get("category"),
+            title: get("title"),
+            content: get("content"),
+            facts_reasons: get("facts_reasons"),
+            representatives: get("representatives"),
+            name: get("name"),
+            phone: get("phone"),
+            id_number: get("id_number"),
+            address: get("address"),
+        }
+    }
+
+    fn party(&self) -> Option<PartyInput> {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        (!self.name.is_empty()).then(|| PartyInput {
+            name: self.name.clone(),
+            phone: opt(&self.phone),
+            id_number: opt(&self.id_number),
+            address: opt(&self.address),
+        })
+    }
+
+    fn fields(&self) -> Result<Map<String, Value>, DomainError> {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("channel", &self.channel),
+            ("matter_type", &self.matter_type),
+            ("category", &self.category),
+            ("title", &self.title),
+            ("content", &self.content),
+            ("facts_reasons", &self.facts_reasons),
+        ] {
+            if !v.is_empty() {
+                m.insert(k.into(), Value::from(v.as_str()));
+            }
+        }
+        if !self.representatives.is_empty() {
+            let n: i64 = self
+                .representatives
+                .parse()
+                .map_err(|_| DomainError::new(ErrorCode::InvalidInput, "代表人数应为整数"))?;
+            m.insert("representatives".into(), Value::from(n));
+        }
+        Ok(m)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    me: Option<Me>,
+    csrf: String,
+    request_id: String,
+    channels: Vec<(String, String)>,
+    matter_types: Vec<(String, String)>,
+    form: RegisterForm,
+    error: Option<String>,
+    duplicates: Vec<CaseSummary>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "receipt.html")]
+struct ReceiptPage {
+    me: Option<Me>,
+    id: i64,
+    code: String,
+    password: String,
+    number: String,
+    petitioner: String,
+    registered_at: String,
+    registered_date: String,
+    channel: String,
+    title: String,
+    unit: String,
+    routing_due: String,
+}
+
+fn options(def: Option<&WorkflowDef>, field: &str) -> Vec<(String, String)> {
+    def.and_then(|d| d.field(field))
+        .map(|f| f.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn register_page(
+    s: &AppState,
+    p: &Principal,
+    form: RegisterForm,
+    request_id: String,
+    error: Option<String>,
+    duplicates: Vec<CaseSummary>,
+) -> RegisterPage {
+    let def = s.svc.workflows.get("petition").ok();
+    RegisterPage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        request_id,
+        channels: options(def, "channel"),
+        matter_types: options(def, "matter_type"),
+        form,
+        error,
+        duplicates,
+    }
+}
+
+/// A fresh id per rendered form: submitting the same form twice registers once.
+fn new_request_id(p: &Principal) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    taizhang_domain::ledger::sm3_hex(format!("{}:{}:{nanos}", p.user.id, p.csrf_token).as_bytes())[..32].to_string()
+}
+
+async fn register_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = s.svc.require_case_worker(&p) {
+        return refusal(e, Some(me(&p)));
+    }
+    let form = RegisterForm { channel: "visit".into(), matter_type: "claim".into(), ..Default::default() };
+    let id = new_request_id(&p);
+    register_page(&s, &p, form, id, None, vec![]).into_response()
+}
+
+async fn register(State(s): State<AppState>, headers: HeaderMap, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&p, &pairs) {
+        return refusal(e, Some(me(&p)));
+    }
+    let form = RegisterForm::from_pairs(&pairs);
+    let request_id = pairs.iter().find(|(k, _)| k == "client_request_id").map(|(_, v)| v.clone()).unwrap_or_default();
+    let confirmed = pairs.iter().any(|(k, v)| k == "not_duplicate" && v == "1");
+    let back = |form: RegisterForm, error: Option<String>, dups: Vec<CaseSummary>| {
+        let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        (status, register_page(&s, &p, form, request_id.clone(), error, dups)).into_response()
+    };
+    let fields = match form.fields() {
+        Ok(f) => f,
+        Err(e) => return back(form, Some(e.message), vec![]),
+    };
+    let party = form.party();
+    if !confirmed && let Some(party) = &party {
+        match s.svc.possible_duplicates(&p, "petition", party).await {
+            Ok(d) if !d.is_empty() => return back(form, None, d),
+            Ok(_) => {}
+            Err(e) => return back(form, Some(e.message), vec![]),
+        }
+    }
+    let req = IntakeRequest {
+        kind: "petition".into(),
+        fields,
+        petitioner: party,
+        client_request_id: (!request_id.is_empty()).then(|| request_id.clone()),
+        unit_id: None,
+    };
+    let result = match s.svc.register(Actor::Staff(&p), req).await {
+        Ok(r) => r,
+        Err(e) => return back(form, Some(e.message), vec![]),
+    };
+    let case = result.case;
+    let def = s.svc.workflows.get(&case.kind).ok();
+    let channel = case.fields.get("channel").and_then(|v| v.as_str()).unwrap_or("");
+    let channel = options(def, "channel").into_iter().find(|(k, _)| k == channel).map(|(_, l)| l).unwrap_or_default();
+    let local = case.created_at.with_timezone(&china_tz());
+    ReceiptPage {
+        me: Some(me(&p)),
+        id: case.id,
+        number: case.documents.iter().find(|d| d.id == "receipt").map(|d| d.number.clone()).unwrap_or_default(),
+        petitioner: case.parties.first().map(|p| p.name.clone()).unwrap_or_else(|| "信访人".into()),
+        registered_at: local.format("%Y年%m月%d日 %H:%M").to_string(),
+        registered_date: local.format("%Y年%m月%d日").to_string(),
+        channel,
+        title: case.title.clone(),
+        unit: case.registered_unit.name.clone(),
+        routing_due: case
+            .clocks
+            .iter()
+            .find(|c| c.clock == "routing")
+            .and_then(|c| c.due_date)
+            .map(|d| d.format("%Y年%m月%d日").to_string())
+            .unwrap_or_default(),
+        code: case.code,
+        password: result.query_password,
+    }
+    .into_response()
+}
+
+// ------------------------------------------------------------------------------------------------ resident portal
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal.html")]
+struct PortalPage {
+    me: Option<Me>,
+    error: Option<String>,
+    code: String,
+}
+
+struct PublicRow {
+    at: String,
+    action_name: String,
+    unit: Option<String>,
+    fields: Vec<(String, String)>,
+    documents: Vec<String>,
+}
+
+struct PublicClock {
+    name: String,
+    due: String,
+    status: String,
+    label: String,
+    remaining: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal_case.html")]
+struct PortalCasePage {
+    me: Option<Me>,
+    view: PublicCaseView,
+    password: String,
+    clocks: Vec<PublicClock>,
+    events: Vec<PublicRow>,
+    forms: Vec<ActionForm>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+/// Pages carrying the query password are never cached.
+fn no_store(r: impl IntoResponse) -> Response {
+    let mut r = r.into_response();
+    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn portal_case_page(
+    view: PublicCaseView,
+    password: &str,
+    message: Option<String>,
+    failed: Option<Failed<'_>>,
+) -> Response {
+    let clocks = view
+        .clocks
+        .iter()
+        .filter(|c| c.stopped_at.is_none())
+        .map(|c| PublicClock {
+            name: c.name.clone(),
+            due: c.due_date.map(|d| d.to_string()).unwrap_or_else(|| local(c.due_at)),
+            status: status_class(c),
+            label: c.status_label.clone(),
+            remaining: c.remaining.clone(),
+        })
+        .collect();
+    let events = view
+        .timeline
+        .iter()
+        .map(|e| PublicRow {
+            at: local(e.at),
+            action_name: e.action_name.clone(),
+            unit: e.unit.clone(),
+            fields: e
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect(),
+            documents: e.documents.iter().map(|d| format!("{}（{}）", d.name, d.number)).collect(),
+        })
+        .collect();
+    let (forms, error) = action_forms(&view.available_actions, &BTreeMap::new(), failed);
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    no_store((
+        status,
+        PortalCasePage { me: None, view, password: password.to_string(), clocks, events, forms, message, error },
+    ))
+}
+
+async fn portal_form() -> Response {
+    no_store(PortalPage { me: None, error: None, code: String::new() })
+}
+
+fn portal_error(e: DomainError, code: &str) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    no_store((status, PortalPage { me: None, error: Some(e.message), code: code.to_string() }))
+}
+
+async fn portal_case(
+    State(s): State<AppState>,
+    Source(src): Source,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (code, password) = (get("code"), get("password"));
+    if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
+        return portal_error(e, &code);
+    }
+    match s.svc.portal_case(&code, &password).await {
+        Ok((_, view)) => portal_case_page(view, &password, None, None),
+        Err(e) => portal_error(e, &code),
+    }
+}
+
+async fn portal_act(
+    State(s): State<AppState>,
+    Source(src): Source,
+    Path(action): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (code, password) = (get("code"), get("password"));
+    if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
+        return portal_error(e, &code);
+    }
+    let version = get("expected_version").parse::<i64>().ok();
+    let fields: Map<String, Value> = form
+        .iter()
+        .filter(|(k, v)| !["code", "password", "expected_version"].contains(&k.as_str()) && !v.trim().is_empty())
+        .map(|(k, v)| (k.clone(), Value::from(v.trim())))
+        .collect();
+    match s.svc.portal_act(&code, &password, &action, fields, version).await {
+        Ok(view) => portal_case_page(view, &password, Some("已提交，感谢您的评价和监督。".into()), None),
+        Err(e) => match s.svc.portal_case(&code, &password).await {
+            Ok((_, view)) => {
+                portal_case_page(view, &password, None, Some(Failed { action: &action, form: &form, error: e.message }))
+            }
+            Err(e2) => portal_error(e2, &code),
+        },
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "document.html")]
+struct DocumentPage {
+    me: Option<Me>,
+    doc: DocumentView,
+}
+
+async fn document_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, seq, doc)): Path<(String, String, String)>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = async {
+        let seq = parse_id(&seq)?;
+        s.svc.document(&p, parse_id(&id)?, seq, &doc).await
+    }
+    .await;
+    match result {
+        Ok(doc) => DocumentPage { me: Some(me(&p)), doc }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ lists and exports
+
+/// The filter form as typed (empty means "any").
+#[derive(Default, serde::Deserialize)]
+struct ListForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    clock_status: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl ListForm {
+    fn params(&self) -> Result<crate::api::ListParams, DomainError> {
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let page = match opt(&self.page) {
+            Some(p) => Some(p.parse::<i64>().map_err(|_| DomainError::new(ErrorCode::InvalidInput, "页码应为整数"))?),
+            None => None,
+        };
+        Ok(crate::api::ListParams {
+            kind: Some("petition".into()),
+            state: opt(&self.state),
+            clock_status: opt(&self.clock_status),
+            category: opt(&self.category),
+            from: opt(&self.from),
+            to: opt(&self.to),
+            sort: opt(&self.sort),
+            page,
+            per_page: Some(50),
+            ..Default::default()
+        })
+    }
+
+    /// The filters as a query string, for pagination and export links.
+    fn query(&self) -> String {
+        let pairs = [
+            ("state", &self.state),
+            ("clock_status", &self.clock_status),
+            ("category", &self.category),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("sort", &self.sort),
+        ];
+        serde_urlencoded::to_string(pairs.iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>()).unwrap_or_default()
+    }
+}
+
+struct ListRow {
+    id: i64,
+    code: String,
+    title: String,
+    category: String,
+    state: String,
+    created: String,
+    clock: Option<(String, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cases.html")]
+struct CasesPage {
+    me: Option<Me>,
+    f: ListForm,
+    query: String,
+    states: Vec<(String, String)>,
+    clock_options: Vec<(String, String)>,
+    sorts: Vec<(String, String)>,
+    page: taizhang_service::cases::CasePage,
+    rows: Vec<ListRow>,
+    has_next: bool,
+    error: Option<String>,
+}
+
+fn clock_cell(c: &CaseSummary) -> Option<(String, String)> {
+    let status = c.clock_status?;
+    let class = serde_json::to_value(status).ok()?.as_str()?.to_string();
+    Some((class, format!("{} · {}", status.label_zh(), c.next_due_at.map(local).unwrap_or_default())))
+}
+
+async fn case_list(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(f): axum::extract::Query<ListForm>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let def = s.svc.workflows.get("petition").ok();
+    let result = async { s.svc.list(&p, &f.params()?.into_query()?).await }.await;
+    let (page, error) = match result {
+        Ok(page) => (page, None),
+        // Refusals (not a bad filter) get the refusal page.
+        Err(e) if e.code.http_status() != 400 => return refusal(e, Some(me(&p))),
+        Err(e) => (
+            taizhang_service::cases::CasePage { items: vec![], total: 0, total_capped: false, page: 1, per_page: 50 },
+            Some(e.message),
+        ),
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|c| ListRow {
+            id: c.id,
+            code: c.code.clone(),
+            title: c.title.clone(),
+            category: c.category.clone().unwrap_or_default(),
+            state: c.state_name.clone(),
+            created: local(c.created_at),
+            clock: clock_cell(c),
+        })
+        .collect();
+    let has_next = page.page * page.per_page < page.total;
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let view = CasesPage {
+        me: Some(me(&p)),
+        query: f.query(),
+        f,
+        states: def.map(|d| d.states.iter().map(|st| (st.id.clone(), st.name.clone())).collect()).unwrap_or_default(),
+        clock_options: vec![
+            ("on_time".into(), "正常".into()),
+            ("due_soon".into(), "即将到期".into()),
+            ("overdue".into(), "已超期".into()),
+        ],
+        sorts: vec![
+            ("deadline".into(), "最近期限在前".into()),
+            ("newest".into(), "最新登记在前".into()),
+            ("oldest".into(), "最早登记在前".into()),
+        ],
+        page,
+        rows,
+        has_next,
+        error,
+    };
+    (status, view).into_response()
+}
+
+/// The current list as an Excel workbook with a Chinese header row; audited as an export.
+async fn case_export(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Source(src): Source,
+    axum::extract::Query(f): axum::extract::Query<ListForm>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let result = async { s.svc.export(&p, &f.params()?.into_query()?, src.as_deref()).await }.await;
+    let items = match result {
+        Ok(i) => i,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let matter_types: BTreeMap<String, String> =
+        options(s.svc.workflows.get("petition").ok(), "matter_type").into_iter().collect();
+    match workbook(&items, &matter_types) {
+        Ok(bytes) => (
+            [
+                (CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"taizhang-cases.xlsx\""),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => refusal(DomainError::new(ErrorCode::Internal, format!("无法生成 Excel 文件：{e}")), Some(me(&p))),
+    }
+}
+
+fn workbook(
+    items: &[CaseSummary],
+    matter_types: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("案件")?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let header = ["登记编号", "事由", "分类", "事项类型", "状态", "登记时间", "期限状态", "到期时间"];
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (r, c) in items.iter().enumerate() {
+        let row = r as u32 + 1;
+        sheet.write_string(row, 0, &c.code)?;
+        sheet.write_string(row, 1, &c.title)?;
+        sheet.write_string(row, 2, c.category.as_deref().unwrap_or(""))?;
+        let matter = c.matter_type.as_deref().unwrap_or("");
+        sheet.write_string(row, 3, matter_types.get(matter).map(String::as_str).unwrap_or(matter))?;
+        sheet.write_string(row, 4, &c.state_name)?;
+        sheet.write_string(row, 5, local(c.created_at))?;
+        sheet.write_string(row, 6, c.clock_status.map(|s| s.label_zh()).unwrap_or(""))?;
+        sheet.write_string(row, 7, c.next_due_at.map(local).unwrap_or_default())?;
+    }
+    sheet.set_column_width(1, 40)?;
+    book.save_to_buffer()
+}

@@ -1,0 +1,305 @@
+//! `taizhang bench`: the numbers in BENCHMARKS.md, reproducible by anyone.
+//!
+//! 1. The physical ceiling: raw single-row SQLite inserts, one commit each, same pragmas as the store.
+//! 2. Durable case intake through the real HTTP API (login, then concurrent `POST /api/v1/cases`).
+//! 3. A filtered, sorted case-list query over a large SQLite database (default 1 M cases), loaded through the
+//!    service in batches so every case has its event, chain link and projection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::{Connection, Executor};
+use taizhang_domain::access::Role;
+use taizhang_domain::deadline::ClockStatus;
+use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+use taizhang_service::cases::{Actor, IntakeRequest, ListQuery, PartyInput};
+use taizhang_service::{ManualClock, Principal, Service, SystemClock};
+use taizhang_store::CaseSort;
+
+use crate::{Location, build};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Working directory (created; existing bench databases in it are replaced).
+    #[arg(long, default_value = "bench-data")]
+    pub dir: std::path::PathBuf,
+    /// Cases posted through the HTTP API.
+    #[arg(long, default_value_t = 2000)]
+    pub intake: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Raw SQLite single-row inserts.
+    #[arg(long, default_value_t = 5000)]
+    pub raw: usize,
+    /// Cases in the list-query database (0 skips that part).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub list_cases: usize,
+    /// Reuse an existing list-query database of the right size instead of loading it again.
+    #[arg(long)]
+    pub reuse: bool,
+}
+
+fn io(e: impl std::fmt::Display) -> DomainError {
+    DomainError::new(ErrorCode::Internal, format!("基准测试失败：{e}"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub async fn run(args: BenchArgs) -> DomainResult<()> {
+    std::fs::create_dir_all(&args.dir).map_err(io)?;
+    println!("# taizhang bench — {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    println!("cpus: {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+
+    // 1. Raw SQLite single-row insert rate.
+    let raw_path = args.dir.join("raw.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", raw_path.display()));
+    }
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", raw_path.display())).await.map_err(io)?;
+    conn.execute("PRAGMA journal_mode = WAL").await.map_err(io)?;
+    conn.execute("PRAGMA synchronous = FULL").await.map_err(io)?;
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT NOT NULL, b INTEGER NOT NULL)").await.map_err(io)?;
+    let t0 = Instant::now();
+    for i in 0..args.raw {
+        sqlx::query("INSERT INTO t (a, b) VALUES (?, ?)")
+            .bind("一行原始数据，长度与案件事由相近")
+            .bind(i as i64)
+            .execute(&mut conn)
+            .await
+            .map_err(io)?;
+    }
+    let raw_rate = args.raw as f64 / t0.elapsed().as_secs_f64();
+    println!(
+        "raw sqlite single-row insert (autocommit, WAL, synchronous=FULL): {raw_rate:.0} rows/s over {} rows",
+        args.raw
+    );
+    drop(conn);
+
+    // 2. Intake through the HTTP API.
+    let intake_dir = args.dir.join("intake");
+    let _ = std::fs::remove_dir_all(&intake_dir);
+    let loc = Location::new(&intake_dir, None);
+    let svc = build(&loc, Arc::new(SystemClock)).await?;
+    let (user, password) = bench_account(&svc).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(taizhang_web::serve(listener, svc.clone(), async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}/api/v1");
+    let login: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .map_err(io)?
+        .json()
+        .await
+        .map_err(io)?;
+    let token = login["token"].as_str().ok_or_else(|| io("login failed"))?.to_string();
+    let t0 = Instant::now();
+    let per_client = args.intake.div_ceil(args.concurrency.max(1));
+    let mut tasks = vec![];
+    for c in 0..args.concurrency.max(1) {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            for i in 0..per_client {
+                let body = json!({
+                    "fields": {"channel": "visit", "matter_type": "claim", "category": "城乡建设",
+                               "title": format!("基准测试事项 {c}-{i}"), "content": "小区电梯频繁故障无人维修，请求督促物业尽快维修。"},
+                    "petitioner": {"name": "张三", "phone": format!("138{:08}", c * 100_000 + i)},
+                    "client_request_id": format!("bench-{c}-{i}")
+                });
+                let t = Instant::now();
+                let r = client.post(format!("{base}/cases")).bearer_auth(&token).json(&body).send().await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 201 => lat.push(t.elapsed()),
+                    Ok(r) => return Err(format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(lat)
+        }));
+    }
+    let mut lat = vec![];
+    for t in tasks {
+        lat.extend(t.await.map_err(io)?.map_err(io)?);
+    }
+    let elapsed = t0.elapsed();
+    lat.sort();
+    println!(
+        "HTTP intake (POST /api/v1/cases, {} clients, each case committed durably before 201): {} cases in {:.2} s = {:.0} cases/s; p50 {}, p99 {}",
+        args.concurrency,
+        lat.len(),
+        elapsed.as_secs_f64(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    println!("  intake/raw ratio: {:.1} %", 100.0 * lat.len() as f64 / elapsed.as_secs_f64() / raw_rate);
+    let _ = tx.send(());
+    let _ = server.await;
+
+    // 3. List query at scale.
+    if args.list_cases > 0 {
+        list_bench(&args).await?;
+    }
+    Ok(())
+}
+
+async fn bench_account(svc: &Service) -> DomainResult<(String, String)> {
+    let unit = svc.create_unit(None, None, "349900", "基准测试市", "city").await?;
+    let office = svc.create_unit(None, Some(unit.id), "349900-XF", "基准测试市信访局", "department").await?;
+    let password = "Bench-2026-pass".to_string();
+    svc.create_user(
+        None,
+        "bench",
+        "基准测试",
+        office.id,
+        &password,
+        &[Role::ReceptionClerk, Role::PetitionOffice],
+        None,
+    )
+    .await?;
+    Ok(("bench".into(), password))
+}
+
+async fn list_bench(args: &BenchArgs) -> DomainResult<()> {
+    let dir = args.dir.join("list");
+    if !args.reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let loc = Location::new(&dir, None);
+    // Cases are registered with a clock spread over the past year, so deadlines fall on both sides of now.
+    let now = chrono::Utc::now();
+    let clock = Arc::new(ManualClock::new(now));
+    let svc = build(&loc, clock.clone()).await?;
+    // Case ids run 1, 2, 3…: the database is full when the last id exists, empty when the first does not.
+    let ids = |after: usize| svc.store.case_ids_page(after as i64, 1);
+    let full = !ids(args.list_cases - 1).await.map_err(taizhang_service::se)?.is_empty();
+    let empty = ids(0).await.map_err(taizhang_service::se)?.is_empty();
+    let p: Principal = if full {
+        let (_, p) = svc.login("bench", "Bench-2026-pass", None).await?;
+        println!("list database: reusing {} cases", args.list_cases);
+        p
+    } else {
+        if !empty {
+            return Err(io("list database has a different size; run without --reuse"));
+        }
+        let (user, password) = bench_account(&svc).await?;
+        let (_, p) = svc.login(&user, &password, None).await?;
+        let t0 = Instant::now();
+        let batch = 2_000;
+        let categories = ["城乡建设", "劳动和社会保障", "教育文体", "环境保护", "交通运输", "卫生计生", "商贸旅游"];
+        let mut done = 0;
+        while done < args.list_cases {
+            let n = batch.min(args.list_cases - done);
+            // Intake moments spread evenly over 365 days, oldest first.
+            let at = now - chrono::Duration::seconds(31_536_000 - (done as i64 * 31_536_000) / args.list_cases as i64);
+            clock.set(at);
+            let reqs = (0..n)
+                .map(|i| {
+                    let k = done + i;
+                    let mut fields = serde_json::Map::new();
+                    fields.insert("channel".into(), json!("visit"));
+                    fields.insert("matter_type".into(), json!(if k % 5 == 0 { "suggestion" } else { "claim" }));
+                    fields.insert("category".into(), json!(categories[k % categories.len()]));
+                    fields.insert("title".into(), json!(format!("基准测试事项 {k}")));
+                    fields.insert("content".into(), json!("小区电梯频繁故障无人维修，请求督促物业尽快维修。"));
+                    IntakeRequest {
+                        kind: "petition".into(),
+                        fields,
+                        petitioner: Some(PartyInput {
+                            name: "张三".into(),
+                            phone: Some(format!("139{k:08}")),
+                            ..Default::default()
+                        }),
+                        client_request_id: None,
+                        unit_id: None,
+                    }
+                })
+                .collect();
+            done += svc.register_many(Actor::Staff(&p), reqs).await?;
+            if done % 100_000 == 0 {
+                println!("  loaded {done} cases ({:.0} s)", t0.elapsed().as_secs_f64());
+            }
+        }
+        println!("list database: loaded {done} cases through the service in {:.0} s", t0.elapsed().as_secs_f64());
+        p
+    };
+    // Query as a freshly started server does: opening the store refreshes the planner's statistics, which
+    // connections opened before a bulk load would not see.
+    drop(svc);
+    let t1 = Instant::now();
+    let svc = build(&loc, clock.clone()).await?;
+    println!("  reopened (migrations + ANALYZE) in {:.1} s", t1.elapsed().as_secs_f64());
+    clock.set(now);
+    let queries: Vec<(&str, ListQuery)> = vec![
+        (
+            "overdue petitions, nearest deadline first",
+            ListQuery {
+                kind: Some("petition".into()),
+                clock_status: Some(ClockStatus::Overdue),
+                sort: CaseSort::Deadline,
+                page: 1,
+                per_page: 20,
+                ..Default::default()
+            },
+        ),
+        (
+            "category 城乡建设 in state registered, newest first",
+            ListQuery {
+                category: Some("城乡建设".into()),
+                state: Some("registered".into()),
+                sort: CaseSort::NewestFirst,
+                page: 1,
+                per_page: 20,
+                ..Default::default()
+            },
+        ),
+        (
+            "due soon, page 50",
+            ListQuery {
+                clock_status: Some(ClockStatus::DueSoon),
+                sort: CaseSort::Deadline,
+                page: 50,
+                per_page: 20,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, q) in queries {
+        let mut lat = vec![];
+        let mut total = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            let page = svc.list(&p, &q).await?;
+            lat.push(t.elapsed());
+            total = page.total;
+        }
+        lat.sort();
+        println!(
+            "list [{name}] over {} cases: {total} matches; p50 {}, p99 {} (30 runs, incl. total count)",
+            args.list_cases,
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,504 @@
+//! Demo data: a fictional city (临江市) with two districts, townships, communities and departments, an account
+//! for every role with a random printed password, and petitions in every state spread over the past year.
+//!
+//! Every case is made through the service, action by action, with the clock set to the moment each step
+//! happened — so the history, the clocks and `verify` are exactly what real use would produce.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::{Map, Value, json};
+use taizhang_domain::access::Role;
+use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+use taizhang_service::cases::{Actor, IntakeRequest, PartyInput};
+use taizhang_service::{Clock, ManualClock, Principal};
+
+use crate::{Location, build};
+
+/// A small deterministic generator, so a demo database looks the same every time.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+}
+
+/// (category, title, content) — resident matters of the kinds a county office receives.
+const MATTERS: &[(&str, &str, &str)] = &[
+    (
+        "城乡建设",
+        "小区电梯频繁故障无人维修",
+        "我们小区 3 栋电梯半年内停运十余次，物业称维修资金申请不下来，老人上下楼非常困难，请求督促物业和住建部门尽快维修。",
+    ),
+    (
+        "城乡建设",
+        "老旧小区改造施工扰民",
+        "改造工程晚上十点后仍在切割钢管，噪音很大，孩子无法休息，希望规定施工时间并加强监管。",
+    ),
+    (
+        "城乡建设",
+        "购房后迟迟办不下不动产权证",
+        "2021 年购买的商品房至今未办理不动产权证，开发商说是土地出让金未缴清，请求有关部门协调办理。",
+    ),
+    (
+        "劳动和社会保障",
+        "拖欠农民工工资",
+        "我们 12 名工人在某工地干了 4 个月，包工头拖欠工资共计 38 万元，多次讨要无果，请求劳动监察部门介入。",
+    ),
+    ("劳动和社会保障", "企业未缴纳社会保险", "公司入职两年一直未给我缴纳养老保险和医疗保险，请求责令补缴。"),
+    ("劳动和社会保障", "退休待遇核定有误", "本人工龄计算少了 3 年，导致养老金偏低，已提交档案材料，请求重新核定。"),
+    (
+        "教育文体",
+        "学区划分调整不合理",
+        "今年学区调整后，孩子需要到 3 公里外的学校上学，而家门口的学校不招收，请求公开划片依据。",
+    ),
+    ("教育文体", "校外培训机构停课不退费", "某培训机构突然停课，预付的 1.2 万元学费不予退还，涉及家长一百多名。"),
+    ("环境保护", "餐馆油烟直排扰民", "楼下餐馆油烟未经净化直接排放，窗户无法打开，请求环保部门检查处理。"),
+    ("环境保护", "河道有污水排放", "村东小河近期发黑发臭，疑似上游养殖场偷排污水，请求调查。"),
+    (
+        "交通运输",
+        "公交线路调整后出行不便",
+        "12 路公交取消了我们小区站点，老人看病需要步行 1.5 公里换乘，请求恢复站点。",
+    ),
+    ("交通运输", "路口红绿灯时间过短", "学校门口路口行人绿灯只有 15 秒，学生过马路很危险，建议延长。"),
+    ("卫生计生", "社区卫生服务中心缺少常用药", "慢性病常用药在社区卫生服务中心经常断货，只能去大医院排队开药。"),
+    ("卫生计生", "医疗费用报销迟迟未到账", "住院费用异地报销材料已交三个月，至今未到账，请求查明原因。"),
+    ("商贸旅游", "网购商品质量问题商家拒绝退货", "购买的电热水器使用一周漏电，商家拒绝退货，市场监管投诉后无回音。"),
+    ("商贸旅游", "景区门票价格不透明", "景区门口收取 “环保费” 20 元未明示，建议规范收费。"),
+    ("农村农业", "土地承包经营权纠纷", "村里重新调整承包地时少分了我家 1.5 亩，多次找村委会未解决。"),
+    ("农村农业", "惠农补贴未发放到户", "去年的耕地地力保护补贴至今未收到，请求核查。"),
+    ("民政", "低保申请被拒有异议", "家中两人重病无劳动能力，低保申请被驳回，理由是有一辆旧车，请求复核。"),
+    ("政法", "邻里宅基地界址纠纷", "邻居建房占用我家宅基地约 20 厘米，村调解两次未果，请求处理。"),
+];
+
+const NAMES: &[&str] = &[
+    "王建国",
+    "李秀英",
+    "张伟",
+    "刘芳",
+    "陈志强",
+    "杨丽",
+    "赵敏",
+    "黄海",
+    "周杰",
+    "吴桂兰",
+    "徐明",
+    "孙丽娟",
+    "马超",
+    "朱红",
+    "胡军",
+    "郭静",
+];
+const STREETS: &[&str] = &["幸福路", "人民路", "滨江大道", "建设街", "青山路", "解放路"];
+
+const UNITS: &[(&str, Option<&str>, &str, &str)] = &[
+    // (code, parent code, name, level)
+    ("349900", None, "临江市", "city"),
+    ("349900-XF", Some("349900"), "临江市信访局", "department"),
+    ("349900-ZJ", Some("349900"), "临江市住房和城乡建设局", "department"),
+    ("349900-RS", Some("349900"), "临江市人力资源和社会保障局", "department"),
+    ("349900-HB", Some("349900"), "临江市生态环境局", "department"),
+    ("349900-JY", Some("349900"), "临江市教育局", "department"),
+    ("349900-DC", Some("349900"), "临江市督查室", "department"),
+    ("349901", Some("349900"), "临江市东城区", "county"),
+    ("349901-XF", Some("349901"), "东城区信访局", "department"),
+    ("349901-ZJ", Some("349901"), "东城区住房和城乡建设局", "department"),
+    ("349901001", Some("349901"), "东城区城关街道", "township"),
+    ("349901001001", Some("349901001"), "城关街道幸福社区", "village"),
+    ("349901001002", Some("349901001"), "城关街道光明社区", "village"),
+    ("349901002", Some("349901"), "东城区河口镇", "township"),
+    ("349901002001", Some("349901002"), "河口镇河口村", "village"),
+    ("349902", Some("349900"), "临江市西湖区", "county"),
+    ("349902-XF", Some("349902"), "西湖区信访局", "department"),
+    ("349902-ZJ", Some("349902"), "西湖区住房和城乡建设局", "department"),
+    ("349902001", Some("349902"), "西湖区湖滨街道", "township"),
+    ("349902001001", Some("349902001"), "湖滨街道滨江社区", "village"),
+    ("349902002", Some("349902"), "西湖区青山乡", "township"),
+    ("349902002001", Some("349902002"), "青山乡青山村", "village"),
+];
+
+/// (username, display name, unit code, roles)
+const ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
+    ("clerk", "刘晓燕（接待登记）", "349900-XF", &[Role::ReceptionClerk]),
+    ("office", "陈立新（市信访局）", "349900-XF", &[Role::PetitionOffice, Role::ReceptionClerk]),
+    ("dc_office", "王海涛（东城区信访局）", "349901-XF", &[Role::PetitionOffice, Role::ReceptionClerk]),
+    ("zj_staff", "赵明（市住建局承办）", "349900-ZJ", &[Role::HandlingStaff]),
+    ("zj_leader", "孙建华（市住建局分管领导）", "349900-ZJ", &[Role::Leader]),
+    ("rs_staff", "周婷（市人社局承办）", "349900-RS", &[Role::HandlingStaff]),
+    ("rs_leader", "钱伟（市人社局分管领导）", "349900-RS", &[Role::Leader]),
+    ("hb_staff", "吴磊（市生态环境局承办）", "349900-HB", &[Role::HandlingStaff]),
+    ("hb_leader", "许诺（市生态环境局分管领导）", "349900-HB", &[Role::Leader]),
+    ("jy_staff", "郑丽（市教育局承办）", "349900-JY", &[Role::HandlingStaff]),
+    ("jy_leader", "韩梅（市教育局分管领导）", "349900-JY", &[Role::Leader]),
+    ("dczj_staff", "冯涛（东城区住建局承办）", "349901-ZJ", &[Role::HandlingStaff]),
+    ("dczj_leader", "曹阳（东城区住建局分管领导）", "349901-ZJ", &[Role::Leader]),
+    ("dc_leader", "邓明（东城区领导）", "349901", &[Role::Leader, Role::PetitionOffice]),
+    ("leader", "林国栋（市领导）", "349900", &[Role::Leader]),
+    ("supervisor", "何静（市督查室）", "349900-DC", &[Role::SupervisionOffice]),
+    ("grid", "马小军（幸福社区网格员）", "349901001001", &[Role::GridWorker]),
+    ("mediator", "高秀兰（城关街道调解员）", "349901001", &[Role::Mediator]),
+    ("inspector", "罗强（河口镇安全检查员）", "349901002", &[Role::SafetyInspector]),
+    ("duty", "梁晨（城关街道值班员）", "349901001", &[Role::DutyOfficer]),
+    ("sysadmin", "系统管理员", "349900", &[Role::SystemAdmin]),
+    ("secadmin", "安全管理员", "349900", &[Role::SecurityAdmin]),
+    ("auditor", "审计管理员", "349900", &[Role::AuditAdmin]),
+];
+
+/// A fresh random password per account and install (the case content is deterministic, the secrets are not).
+fn demo_password() -> String {
+    const A: &[u8] = b"abcdefghjkmnpqrstuvwxyz";
+    const U: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ";
+    const D: &[u8] = b"23456789";
+    let mut bytes = [0u8; 9];
+    rand::fill(&mut bytes[..]);
+    let mut s = String::from("Tz-");
+    for (i, b) in bytes.iter().enumerate() {
+        let set = [A, U, D][i % 3];
+        s.push(set[*b as usize % set.len()] as char);
+    }
+    s
+}
+
+/// The end state each demo case is driven to, in the order the workflow reaches them.
+const PATHS: &[&str] = &[
+    "registered",
+    "assigned",
+    "handling",
+    "extension_pending",
+    "replied",
+    "closed",
+    "review",
+    "reviewed",
+    "re_review",
+    "re_review_hearing",
+    "finally_closed",
+    "not_accepted",
+    "routed_legal",
+    "forwarded_discipline",
+    "duplicate",
+    "suggestion_closed",
+];
+
+pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
+    let now = Utc::now();
+    let clock = Arc::new(ManualClock::new(now - Duration::days(400)));
+    let svc = build(loc, clock.clone()).await?;
+    let mut rng = Rng(0x7a1_2026_1121);
+
+    // Organisation.
+    let mut units: BTreeMap<&str, i64> = BTreeMap::new();
+    for (code, parent, name, level) in UNITS {
+        let parent_id = parent.map(|p| units[p]);
+        let u = svc.create_unit(None, parent_id, code, name, level).await?;
+        units.insert(code, u.id);
+    }
+    // Accounts, each with its own random password, set today (so the 90-day password rule starts now).
+    clock.set(now);
+    let mut report = String::new();
+    let mut principals: BTreeMap<&str, Principal> = BTreeMap::new();
+    writeln!(report, "演示账号（密码随机生成，已同时写入 {}）：", loc.data_dir.join("demo-accounts.txt").display())
+        .ok();
+    let mut accounts_file = String::from("# 台账演示账号 — 仅供演示，请勿用于生产\n");
+    for (username, display, unit, roles) in ACCOUNTS {
+        let password = demo_password();
+        svc.create_user(None, username, display, units[unit], &password, roles, None).await?;
+        let roles_zh: Vec<&str> = roles.iter().map(|r| r.name_zh()).collect();
+        let line = format!("  {username:<11} {password:<13} {display}（{}）", roles_zh.join("、"));
+        writeln!(report, "{line}").ok();
+        writeln!(accounts_file, "{line}").ok();
+        let (_, p) = svc.login(username, &password, Some("demo")).await?;
+        principals.insert(username, p);
+    }
+    std::fs::write(loc.data_dir.join("demo-accounts.txt"), accounts_file)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("无法写入演示账号文件：{e}")))?;
+
+    let office = principals["office"].clone();
+    let city_leader = principals["leader"].clone();
+    let district_leader = principals["dc_leader"].clone();
+    let clerk = principals["clerk"].clone();
+    let handlers: Vec<(&str, &str, &str)> = vec![
+        // (category, handling unit code, staff username)
+        ("城乡建设", "349900-ZJ", "zj_staff"),
+        ("劳动和社会保障", "349900-RS", "rs_staff"),
+        ("环境保护", "349900-HB", "hb_staff"),
+        ("教育文体", "349900-JY", "jy_staff"),
+    ];
+    let leader_of = |staff: &str| match staff {
+        "dczj_staff" => "dczj_leader",
+        "zj_staff" => "zj_leader",
+        "rs_staff" => "rs_leader",
+        "hb_staff" => "hb_leader",
+        _ => "jy_leader",
+    };
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first_claim: Option<i64> = None;
+    for i in 0..n_cases {
+        // Spread intake over the past year; later steps follow at realistic intervals.
+        let start = now - Duration::days(365) + Duration::minutes((i as i64 * 525_600) / n_cases as i64);
+        clock.set(start);
+        let path = PATHS[i % PATHS.len()];
+        let (category, title, content) = *rng.pick(MATTERS);
+        let matter = match path {
+            "forwarded_discipline" => "accusation",
+            "suggestion_closed" => "suggestion",
+            _ => "claim",
+        };
+        // Matters that go on to 复查 and 复核 are handled at district level: the district reviews, the city
+        // re-reviews (each the organ above the one before).
+        let reviewed = ["reviewed", "re_review", "re_review_hearing", "finally_closed"].contains(&path);
+        let (unit_code, staff) = if reviewed {
+            ("349901-ZJ", "dczj_staff")
+        } else {
+            let h = *handlers.iter().find(|h| h.0 == category).unwrap_or(rng.pick(&handlers));
+            (h.1, h.2)
+        };
+        let name = *rng.pick(NAMES);
+        let phone = format!("13{}{:08}", 5 + rng.below(5), rng.next() % 100_000_000);
+        let mut fields = Map::new();
+        fields.insert("channel".into(), json!(*rng.pick(&["visit", "letter", "phone", "web", "visit"])));
+        fields.insert("matter_type".into(), json!(matter));
+        fields.insert("category".into(), json!(category));
+        let title = if matter == "accusation" {
+            "反映某单位工作人员违规收取费用".to_string()
+        } else {
+            title.to_string()
+        };
+        fields.insert("title".into(), json!(title));
+        fields.insert("content".into(), json!(content));
+        if matter == "accusation" {
+            fields.insert("accused_unit".into(), json!(units["349901-ZJ"]));
+        }
+        let petitioner = PartyInput {
+            name: name.into(),
+            phone: Some(phone),
+            id_number: None,
+            address: Some(format!("临江市东城区{}{}号", rng.pick(STREETS), 1 + rng.below(200))),
+        };
+        let intake = svc
+            .register(
+                Actor::Staff(&clerk),
+                IntakeRequest {
+                    kind: "petition".into(),
+                    fields,
+                    petitioner: Some(petitioner),
+                    client_request_id: None,
+                    unit_id: None,
+                },
+            )
+            .await?;
+        let id = intake.case.id;
+        let staff_p = principals[staff].clone();
+        let leader_p = principals[leader_of(staff)].clone();
+        let steps = demo_steps(path, units[unit_code], first_claim);
+        for (days_later, who, action, fields) in steps {
+            clock.set(start + Duration::hours((days_later * 24.0) as i64));
+            if clock.now() > now {
+                break;
+            }
+            let actor = match who {
+                Who::Office => Actor::Staff(&office),
+                Who::Clerk => Actor::Staff(&clerk),
+                Who::Staff => Actor::Staff(&staff_p),
+                Who::Leader => Actor::Staff(&leader_p),
+                Who::CityLeader => Actor::Staff(&city_leader),
+                Who::Reviewer => {
+                    if reviewed {
+                        Actor::Staff(&district_leader)
+                    } else {
+                        Actor::Staff(&city_leader)
+                    }
+                }
+                Who::Resident => Actor::Resident,
+            };
+            svc.act(actor, id, action, fields, None).await?;
+        }
+        if path == "replied" && first_claim.is_none() {
+            first_claim = Some(id);
+        }
+        let row = svc.store.case(id).await.map_err(taizhang_service::se)?;
+        if let Some(r) = row {
+            *states.entry(r.state).or_default() += 1;
+        }
+    }
+    clock.set(now);
+    writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
+    let def = svc.workflows.get("petition")?;
+    for (s, n) in &states {
+        let name = def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
+        writeln!(report, "  {name}：{n} 件").ok();
+    }
+    Ok(report)
+}
+
+enum Who {
+    Office,
+    Clerk,
+    Staff,
+    Leader,
+    /// The city's leader: above the district, who re-reviews (复核) what the district reviewed.
+    CityLeader,
+    /// The organ above the handling unit, who reviews (复查): the district for district bureaus.
+    Reviewer,
+    Resident,
+}
+
+fn f(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// The steps (days after intake, who, action, fields) that bring a case to `path`.
+fn demo_steps(path: &str, unit: i64, original: Option<i64>) -> Vec<(f64, Who, &'static str, Map<String, Value>)> {
+    let assign =
+        (3.0, Who::Office, "assign", f(&[("target_unit", json!(unit)), ("note", json!("请依法依规办理并按期答复"))]));
+    let accept = (6.0, Who::Staff, "accept", f(&[("note", json!("已受理，安排专人调查核实"))]));
+    let reply = |d: f64| {
+        (
+            d,
+            Who::Staff,
+            "reply",
+            f(&[
+                ("outcome", json!("explain")),
+                (
+                    "reply",
+                    json!(
+                        "经调查核实，您反映的问题部分属实。我单位已责成相关方限期整改，并将跟踪落实情况。如对本意见不服，可自收到之日起 30 日内向上一级机关申请复查。"
+                    ),
+                ),
+            ]),
+        )
+    };
+    let request_review =
+        |d: f64| (d, Who::Resident, "request_review", f(&[("reason", json!("处理意见未解决实际问题，申请复查"))]));
+    let review_reply = |d: f64| {
+        (
+            d,
+            Who::Reviewer,
+            "review_reply",
+            f(&[
+                ("outcome", json!("not_support")),
+                ("reply", json!("经复查，原处理意见认定事实清楚，适用依据正确，予以维持。")),
+            ]),
+        )
+    };
+    let request_re_review =
+        |d: f64| (d, Who::Resident, "request_re_review", f(&[("reason", json!("对复查意见不服，申请复核"))]));
+    let mut steps = vec![];
+    match path {
+        "registered" => {}
+        "assigned" => steps.push(assign),
+        "not_accepted" => steps.push((
+            2.0,
+            Who::Office,
+            "not_accept",
+            f(&[
+                ("not_accepted_reason", json!("being_handled")),
+                ("reason", json!("该事项已由有权机关受理，正在法定期限内办理")),
+            ]),
+        )),
+        "routed_legal" => steps.push((
+            4.0,
+            Who::Office,
+            "route_legal",
+            f(&[
+                ("legal_channel", json!("arbitration")),
+                ("reason", json!("属于劳动争议，请向劳动人事争议仲裁委员会申请仲裁")),
+            ]),
+        )),
+        "forwarded_discipline" => {
+            steps.push((2.0, Who::Office, "forward_discipline", f(&[("discipline_body", json!("临江市纪委监委"))])))
+        }
+        "duplicate" => match original {
+            Some(o) => steps.push((
+                0.5,
+                Who::Clerk,
+                "mark_duplicate",
+                f(&[("duplicate_of", json!(o)), ("note", json!("同一事项再次来访"))]),
+            )),
+            None => steps.push(assign),
+        },
+        "suggestion_closed" => {
+            steps.extend([assign, accept]);
+            steps.push((
+                20.0,
+                Who::Staff,
+                "answer",
+                f(&[("reply", json!("感谢您的建议，我们已转交相关部门研究，将在下一步工作中统筹考虑。"))]),
+            ));
+            steps.push((25.0, Who::Office, "close", f(&[])));
+        }
+        _ => {
+            steps.extend([assign, accept]);
+            if path == "handling" {
+                return steps;
+            }
+            steps.push((
+                50.0,
+                Who::Staff,
+                "request_extension",
+                f(&[("extension_days", json!(20)), ("reason", json!("涉及多个部门，需要进一步调查取证"))]),
+            ));
+            if path == "extension_pending" {
+                return steps;
+            }
+            steps.push((
+                51.0,
+                Who::Leader,
+                "approve_extension",
+                f(&[("extension_days", json!(20)), ("reason", json!("情况复杂，同意延期"))]),
+            ));
+            steps.push(reply(70.0));
+            match path {
+                "replied" => {}
+                "closed" => {
+                    steps.push((75.0, Who::Resident, "rate", f(&[("satisfaction", json!("basically_satisfied"))])));
+                    steps.push((105.0, Who::Office, "close", f(&[])));
+                }
+                _ => {
+                    steps.push(request_review(80.0));
+                    steps.push(review_reply(105.0));
+                    if path == "reviewed" || path == "review" {
+                        if path == "review" {
+                            steps.pop();
+                        }
+                        return steps;
+                    }
+                    steps.push(request_re_review(115.0));
+                    if path == "re_review" {
+                        return steps;
+                    }
+                    steps.push((
+                        125.0,
+                        Who::CityLeader,
+                        "start_hearing",
+                        f(&[("note", json!("组织听证，邀请人大代表、律师参加"))]),
+                    ));
+                    if path == "re_review_hearing" {
+                        return steps;
+                    }
+                    steps.push((130.0, Who::CityLeader, "end_hearing", f(&[])));
+                    steps.push((
+                        150.0,
+                        Who::CityLeader,
+                        "re_review_reply",
+                        f(&[
+                            ("outcome", json!("not_support")),
+                            ("reply", json!("经复核，维持复查意见。本复核意见为最终意见，同一事实和理由不再受理。")),
+                        ]),
+                    ));
+                }
+            }
+        }
+    }
+    steps
+}

@@ -1,0 +1,219 @@
+//! End to end in a real browser: Debian's Chromium driven over WebDriver (chromedriver), through the pages a
+//! clerk, the petition office, the handling unit, its leader, the resident and the review body use.
+//! scripts/test installs chromium and chromium-driver when they are missing.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    process: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    /// Ends the browser session (so Chromium exits), then chromedriver — also when a test fails midway.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if let Some(rest) = self.base.strip_prefix("http://") {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if let Ok(mut conn) = std::net::TcpStream::connect(host) {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let req = format!(
+                    "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.write_all(req.as_bytes());
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Driver {
+    /// Starts chromedriver and a headless Chromium session; None (skip) when not installed outside CI.
+    async fn start() -> Option<Driver> {
+        let Ok(found) = Command::new("chromedriver").arg("--version").output() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "chromedriver is not installed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("skipping the browser test: chromedriver not installed");
+            return None;
+        };
+        assert!(found.status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let process = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }}}});
+        let r: Value = http.post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session =
+            r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {r}")).to_string();
+        let mut d = Driver { process, base, session, http };
+        d.base = format!("{}/session/{}", d.base, d.session);
+        Some(d)
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert!(v["value"].get("error").is_none(), "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", json!({"url": url})).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.cmd(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
+        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_string()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({"text": text})).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
+    }
+
+    async fn source(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap_or("").to_string()
+    }
+
+    /// The page once it contains `marker` (a click may return before the next page has loaded).
+    async fn wait_for(&self, marker: &str) -> String {
+        let mut page = String::new();
+        for _ in 0..100 {
+            page = self.source().await;
+            if page.contains(marker) {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("page never showed “{marker}”: {page}");
+    }
+
+    async fn sign_in(&self, app: &TestApp, user: &str) {
+        self.cmd(reqwest::Method::DELETE, "/cookie", Value::Null).await;
+        self.go(&app.url("/login")).await;
+        self.fill("#username", user).await;
+        self.fill("#password", PASSWORD).await;
+        self.click("form[action='/login'] button").await;
+        self.wait_for("我的待办").await;
+    }
+
+    /// Fills and submits the form of `action` on the current case page, and waits for the page to show
+    /// `then` (the resulting state).
+    async fn act(&self, action: &str, fields: &[(&str, &str)], selects: &[(&str, &str)], then: &str) {
+        let form = format!("form[action$='/act/{action}']");
+        for (name, value) in selects {
+            self.click(&format!("{form} select[name='{name}'] option[value='{value}']")).await;
+        }
+        for (name, value) in fields {
+            self.fill(&format!("{form} [name='{name}']"), value).await;
+        }
+        self.click(&format!("{form} button")).await;
+        let page = self.wait_for(then).await;
+        assert!(!page.contains("role=\"alert\""), "{action} refused: {page}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_browser() {
+    let Some(b) = Driver::start().await else { return };
+    let app = spawn(Backend::Sqlite).await.unwrap();
+
+    // The clerk registers a visit and gets the receipt.
+    b.sign_in(&app, "clerk").await;
+    b.go(&app.url("/register")).await;
+    b.fill("#title", "楼道照明损坏多月无人修").await;
+    b.fill("#content", "3 号楼楼道灯坏了三个月，老人夜里摔倒，请求尽快维修。").await;
+    b.fill("#name", "赵敏").await;
+    b.fill("#phone", "13700001111").await;
+    b.click("form[action='/register'] button").await;
+    let receipt = b.wait_for("信访事项回执").await;
+    assert!(receipt.contains("信访事项回执"), "{receipt}");
+    let code = receipt.split("查询码：<strong>").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let password = receipt.split("查询密码：<strong>").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let case_link = receipt.split("href=\"/cases/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let case_url = app.url(&format!("/cases/{case_link}"));
+
+    // The petition office assigns it to the housing bureau.
+    b.sign_in(&app, "office").await;
+    b.go(&case_url).await;
+    b.act("assign", &[("note", "请依法办理")], &[("target_unit", &app.units["zjj"].to_string())], "已交办待受理").await;
+
+    // The bureau accepts, asks for an extension its leader approves, and replies.
+    b.sign_in(&app, "zj_staff").await;
+    b.go(&case_url).await;
+    b.act("accept", &[], &[], "办理中").await;
+    b.act("request_extension", &[("extension_days", "20"), ("reason", "需要协调物业和供电部门")], &[], "延期审批中")
+        .await;
+    b.sign_in(&app, "zj_leader").await;
+    b.go(&case_url).await;
+    b.act("approve_extension", &[("extension_days", "20"), ("reason", "同意延期")], &[], "已延期").await;
+    b.sign_in(&app, "zj_staff").await;
+    b.go(&case_url).await;
+    b.act("reply", &[("reply", "已责成物业一周内修复楼道照明。")], &[("outcome", "support")], "已答复").await;
+
+    // The resident reads the reply, rates it unsatisfied and requests review.
+    b.cmd(reqwest::Method::DELETE, "/cookie", Value::Null).await;
+    b.go(&app.url("/portal")).await;
+    b.fill("#code", &code).await;
+    b.fill("#password", &password).await;
+    b.click("form[action='/portal/case'] button").await;
+    let page = b.wait_for("办理过程").await;
+    assert!(page.contains("已责成物业一周内修复楼道照明") && page.contains("予以支持"), "{page}");
+    b.click("form[action$='/act/rate'] select[name='satisfaction'] option[value='unsatisfied']").await;
+    b.fill("form[action$='/act/rate'] [name='comment']", "一个月了还没修").await;
+    b.click("form[action$='/act/rate'] button").await;
+    b.wait_for("已提交").await;
+    b.fill("form[action$='/act/request_review'] [name='reason']", "物业没有履行承诺").await;
+    b.click("form[action$='/act/request_review'] button").await;
+    b.wait_for("复查中").await;
+
+    // The review body (the city, above the bureau) answers.
+    b.sign_in(&app, "leader").await;
+    b.go(&case_url).await;
+    b.act(
+        "review_reply",
+        &[("reply", "责成住建局督促物业三日内修复，并回访信访人。")],
+        &[("outcome", "support")],
+        "已复查",
+    )
+    .await;
+    let page = b.source().await;
+    assert!(page.contains("已复查") && page.contains("信访事项复查意见书"), "{page}");
+    assert!(app.svc.verify().await.unwrap().ok);
+}

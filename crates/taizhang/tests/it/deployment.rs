@@ -1,0 +1,199 @@
+//! What a deployment controls through its data directory, and the shape of the schema and the API document.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sqlx::{Connection, Row};
+use taizhang::{Location, build};
+use taizhang_domain::ErrorCode;
+use taizhang_domain::workflow::EMBEDDED;
+use taizhang_service::ManualClock;
+
+use crate::helpers::{Backend, fresh_dir, spawn, t0};
+
+fn petition_toml() -> String {
+    EMBEDDED.iter().find(|(f, _)| *f == "petition.toml").unwrap().1.to_string()
+}
+
+#[tokio::test]
+async fn a_deployment_overrides_the_petition_workflow_from_its_data_directory() {
+    let dir = fresh_dir("override");
+    std::fs::create_dir_all(dir.join("workflows")).unwrap();
+    // A locality routes within 10 days instead of 15.
+    let text = petition_toml().replacen(
+        "amount = 15\nunit = \"calendar\"\nsource = \"信访工作条例：信访部门",
+        "amount = 10\nunit = \"calendar\"\nsource = \"本地规定：信访部门",
+        1,
+    );
+    assert_ne!(text, petition_toml(), "the routing clock was found and changed");
+    std::fs::write(dir.join("workflows/petition.toml"), text).unwrap();
+    let svc = build(&Location::new(&dir, None), Arc::new(ManualClock::new(t0()))).await.unwrap();
+    let def = svc.workflows.get("petition").unwrap();
+    assert_eq!(def.clock("routing").unwrap().amount, 10);
+
+    // A broken file stops the start with a message naming the file and the problem.
+    let broken = petition_toml().replacen("to = \"assigned\"", "to = \"assignd\"", 1);
+    std::fs::write(dir.join("workflows/petition.toml"), broken).unwrap();
+    let err = build(&Location::new(&dir, None), Arc::new(ManualClock::new(t0()))).await.err().expect("refused");
+    assert_eq!(err.code, ErrorCode::WorkflowInvalid);
+    assert!(err.message.contains("petition.toml") && err.message.contains("assignd"), "{}", err.message);
+}
+
+#[test]
+fn a_deployment_adds_a_holiday_year_and_the_cli_uses_it() {
+    let dir = fresh_dir("calendar");
+    std::fs::create_dir_all(dir.join("calendar")).unwrap();
+    // A made-up 2027 table for the test: New Year's Day off, nothing else.
+    std::fs::write(
+        dir.join("calendar/2027.toml"),
+        "[[year]]\nyear = 2027\nsource = \"测试\"\nholidays = [ { from = \"2027-01-01\", to = \"2027-01-01\", name = \"元旦\" } ]\nworkdays = []\n",
+    )
+    .unwrap();
+    let run = |with_data: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taizhang"));
+        cmd.args(["deadline", "--from", "2026-12-30", "--amount", "3", "--unit", "working"]);
+        if with_data {
+            cmd.arg("--data").arg(&dir);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    assert!(!run(false).0, "2027 is not in the embedded table");
+    let (ok, out) = run(true);
+    assert!(ok);
+    // 12-31 (Thu), 01-01 off, 01-02/03 weekend, 01-04 (Mon), 01-05 (Tue).
+    assert!(out.starts_with("2027-01-05"), "{out}");
+}
+
+#[tokio::test]
+async fn every_foreign_key_has_an_index() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&app.loc.url()).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("name"))
+            .collect();
+    let mut missing = vec![];
+    for t in &tables {
+        let fks = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA foreign_key_list({t})")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let indexes =
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA index_list({t})"))).fetch_all(&mut conn).await.unwrap();
+        let mut first_cols = vec![];
+        for i in &indexes {
+            let name: String = i.get("name");
+            let cols = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA index_info({name})")))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            if let Some(c) = cols.iter().find(|c| c.get::<i64, _>("seqno") == 0) {
+                first_cols.push(c.get::<String, _>("name"));
+            }
+        }
+        for fk in &fks {
+            let from: String = fk.get("from");
+            let is_pk = from == "id" || from == "seq";
+            if !is_pk && !first_cols.contains(&from) {
+                missing.push(format!("{t}.{from}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "foreign keys without an index: {missing:?}");
+}
+
+/// The published API document: any change to it shows up in review. `UPDATE_SNAPSHOTS=1` rewrites it.
+#[tokio::test]
+async fn openapi_document_matches_the_committed_snapshot() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "docs/openapi.json is out of date: run UPDATE_SNAPSHOTS=1 cargo test -p taizhang --test it openapi"
+    );
+}
+
+#[tokio::test]
+async fn cases_keep_the_workflow_version_they_opened_under() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let office = app.token("office").await;
+    let (old_case, _, _) = app.register(&clerk, "claim", serde_json::json!({})).await;
+    let (s, _) = app.act(&office, old_case, "assign", serde_json::json!({"target_unit": app.units["zjj"]})).await;
+    assert_eq!(s, 200);
+
+    // Version 3 (the shipped one is 2) renames the acceptance action.
+    let next = petition_toml().replacen("version = 2\n", "version = 3\n", 1).replacen(
+        "id = \"accept\"",
+        "id = \"take_on\"",
+        1,
+    );
+    std::fs::create_dir_all(app.loc.data_dir.join("workflows")).unwrap();
+    std::fs::write(app.loc.data_dir.join("workflows/petition.toml"), &next).unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let svc = build(&app.loc, clock.clone()).await.expect("the new version loads beside the shipped one");
+    assert_eq!(svc.workflows.get("petition").unwrap().version, 3);
+    assert!(svc.verify().await.unwrap().ok, "history made under the shipped version still replays");
+
+    // The old case goes on under version 1; a new one opens under version 2.
+    let (_, staff) = svc.login("zj_staff", crate::helpers::PASSWORD, None).await.unwrap();
+    let actor = taizhang_service::cases::Actor::Staff(&staff);
+    svc.act(actor, old_case, "accept", Default::default(), None).await.expect("old action on an old case");
+    let (_, clerk_p) = svc.login("clerk", crate::helpers::PASSWORD, None).await.unwrap();
+    let mut fields = serde_json::Map::new();
+    for (k, v) in [("channel", "visit"), ("matter_type", "claim"), ("title", "新流程"), ("content", "内容")] {
+        fields.insert(k.into(), v.into());
+    }
+    let req = taizhang_service::cases::IntakeRequest {
+        kind: "petition".into(),
+        fields,
+        petitioner: None,
+        client_request_id: None,
+        unit_id: None,
+    };
+    let new_case = svc.register(taizhang_service::cases::Actor::Staff(&clerk_p), req).await.unwrap().case;
+    assert!(new_case.available_actions.is_empty() || new_case.available_actions.iter().all(|a| a.id != "accept"));
+    assert!(svc.verify().await.unwrap().ok);
+
+    // Changing a used version without raising its number is refused at start.
+    std::fs::write(
+        app.loc.data_dir.join("workflows/petition.toml"),
+        next.replacen("name = \"受理\"", "name = \"接收\"", 1),
+    )
+    .unwrap();
+    let err = build(&app.loc, clock).await.err().expect("refused");
+    assert_eq!(err.code, ErrorCode::WorkflowInvalid);
+    assert!(err.message.contains("提高 version"), "{}", err.message);
+}
+
+/// The README's first command loads the demo: every state is reached through the real service and the
+/// result verifies.
+#[tokio::test]
+async fn demo_reaches_every_petition_state_and_verifies() {
+    let dir = fresh_dir("demo");
+    let loc = Location::new(&dir, None);
+    let report = taizhang::demo::load(&loc, 48).await.expect("demo loads");
+    assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
+    assert!(dir.join("demo-accounts.txt").exists());
+    let svc = taizhang::build_default(&loc).await.unwrap();
+    let def = svc.workflows.get("petition").unwrap();
+    for state in &def.states {
+        assert!(report.contains(&format!("{}：", state.name)), "no demo case in state {}: {report}", state.id);
+    }
+    let v = svc.verify().await.unwrap();
+    assert!(v.ok, "{:?}", v.problems);
+    assert_eq!(v.cases, 48);
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: the real server, the real databases, the real CLI.
+
+mod browser;
+mod calendar_oracle;
+mod deployment;
+mod helpers;
+mod ledger;
+mod petition_api;
+mod store_conformance;
+mod workspace_pages;

@@ -1,0 +1,396 @@
+//! The staff workspace pages, through the real server: sign in, the work queue, the case page and its action
+//! forms (CSRF, stale versions, input kept on errors), and the accused-unit rule on pages.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn};
+
+struct Browser {
+    client: reqwest::Client,
+    cookie: String,
+}
+
+async fn sign_in(app: &TestApp, user: &str) -> Browser {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client.post(app.url("/login")).form(&[("username", user), ("password", PASSWORD)]).send().await.unwrap();
+    assert_eq!(r.status(), 303, "login redirects to the work queue");
+    assert_eq!(r.headers()["location"], "/work");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(set.contains("HttpOnly"));
+    Browser { client, cookie }
+}
+
+impl Browser {
+    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
+        let r = self.client.get(app.url(path)).header("cookie", &self.cookie).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let r = self.client.post(app.url(path)).header("cookie", &self.cookie).form(form).send().await.unwrap();
+        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), r.text().await.unwrap(), loc)
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn clerk_and_office_work_a_case_through_the_pages() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = anon.get(app.url("/work")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/login"));
+    let login_page = anon.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(login_page.contains("工作人员登录") && login_page.contains("name=\"password\""));
+    let r = anon.post(app.url("/login")).form(&[("username", "office"), ("password", "wrong")]).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("用户名或密码错误") && html.contains("value=\"office\""), "error shown, username kept");
+
+    let clerk = app.token("clerk").await;
+    let (id, code, _) = app.register(&clerk, "claim", json!({})).await;
+
+    let office = sign_in(&app, "office").await;
+    let (s, work) = office.get(&app, "/work").await;
+    assert_eq!(s, 200);
+    assert!(work.contains(&code) && work.contains("交办"), "the new case waits on the office: {work}");
+    assert!(work.contains("clock on_time") && work.contains("还剩"), "clock coloured, time in words");
+
+    let (s, page) = office.get(&app, &format!("/cases/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("王**") && !page.contains("13812341234"), "parties masked");
+    assert!(!page.contains("http://") && !page.contains("https://"), "no external resources");
+    let csrf = hidden(&page, "csrf");
+    let version = hidden(&page, "expected_version");
+    let unit = app.units["zjj"].to_string();
+
+    // Without the CSRF token nothing happens.
+    let (s, _, _) = office
+        .post(&app, &format!("/cases/{id}/act/assign"), &[("target_unit", &unit), ("expected_version", &version)])
+        .await;
+    assert_eq!(s, 403);
+    // A refused action re-renders the page with the reason and the input kept.
+    let (s, html, _) = office
+        .post(
+            &app,
+            &format!("/cases/{id}/act/assign"),
+            &[("csrf", &csrf), ("expected_version", "99"), ("target_unit", &unit), ("note", "请尽快办理")],
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(html.contains("案件已被他人更新") && html.contains("请尽快办理"), "{html}");
+    let (s, _, loc) = office
+        .post(
+            &app,
+            &format!("/cases/{id}/act/assign"),
+            &[("csrf", &csrf), ("expected_version", &version), ("target_unit", &unit), ("note", "请尽快办理")],
+        )
+        .await;
+    assert_eq!((s, loc.as_deref()), (303, Some(format!("/cases/{id}").as_str())));
+    let (_, page) = office.get(&app, &format!("/cases/{id}")).await;
+    assert!(page.contains("已交办待受理") && page.contains("临江市住建局") && page.contains("请尽快办理"));
+
+    // The handling unit sees it in its queue and accepts it.
+    let staff = sign_in(&app, "zj_staff").await;
+    let (_, work) = staff.get(&app, "/work").await;
+    assert!(work.contains(&code) && work.contains("受理"));
+    let (_, page) = staff.get(&app, &format!("/cases/{id}")).await;
+    let (csrf, version) = (hidden(&page, "csrf"), hidden(&page, "expected_version"));
+    let (s, _, _) =
+        staff.post(&app, &format!("/cases/{id}/act/accept"), &[("csrf", &csrf), ("expected_version", &version)]).await;
+    assert_eq!(s, 303);
+    let (_, page) = staff.get(&app, &format!("/cases/{id}")).await;
+    assert!(page.contains("办理中") && page.contains("办理答复期限"));
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn accusations_stay_hidden_from_the_accused_on_pages_too() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let (id, code, _) = app.register(&clerk, "accusation", json!({"accused_unit": app.units["zjj"]})).await;
+    let office = app.token("office").await;
+    let (s, _) = app.act(&office, id, "assign", json!({"target_unit": app.units["rsj"]})).await;
+    assert_eq!(s, 200);
+    let accused = sign_in(&app, "zj_staff").await;
+    let (s, html) = accused.get(&app, &format!("/cases/{id}")).await;
+    assert_eq!(s, 403);
+    assert!(!html.contains(&code) && html.contains("不存在或不在您的数据范围内"), "{html}");
+    let (_, work) = accused.get(&app, "/work").await;
+    assert!(!work.contains(&code));
+}
+
+#[tokio::test]
+async fn clerk_registers_a_visit_and_gets_a_printable_receipt() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = sign_in(&app, "clerk").await;
+    let (s, form) = clerk.get(&app, "/register").await;
+    assert_eq!(s, 200);
+    let csrf = hidden(&form, "csrf");
+    let rid = hidden(&form, "client_request_id");
+    let visit = [
+        ("csrf", csrf.as_str()),
+        ("client_request_id", rid.as_str()),
+        ("channel", "visit"),
+        ("matter_type", "claim"),
+        ("category", "城乡建设"),
+        ("title", "小区电梯长期停运"),
+        ("content", "3 栋电梯停运两个月，老人无法下楼。<script>alert(1)</script>"),
+        ("name", "李秀英"),
+        ("phone", "139 1234 5678"),
+        ("id_number", ""),
+        ("address", "临江市东城区人民路8号"),
+    ];
+    // A validation error keeps every field and names the problem.
+    let mut bad = visit.to_vec();
+    bad.retain(|(k, _)| *k != "title");
+    bad.push(("title", ""));
+    let (s, html, _) = clerk.post(&app, "/register", &bad).await;
+    assert_eq!(s, 400);
+    assert!(html.contains("事由") && html.contains("临江市东城区人民路8号"), "input kept: {html}");
+
+    let (s, receipt, _) = clerk.post(&app, "/register", &visit).await;
+    assert_eq!(s, 200, "{receipt}");
+    assert!(receipt.contains("信访事项回执") && receipt.contains("查询密码") && receipt.contains("回〔"), "{receipt}");
+    assert!(receipt.contains("李**") && !receipt.contains("13912345678"), "masked on the receipt");
+    assert!(!receipt.contains("<script>alert"), "escaped");
+    // The same form submitted again registers nothing new: first it is flagged as a likely duplicate of the
+    // case just registered, and pushed through anyway it is refused as a resubmission.
+    let (s, html, _) = clerk.post(&app, "/register", &visit).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("可能是重复件"), "{html}");
+    let mut forced = visit.to_vec();
+    forced.push(("not_duplicate", "1"));
+    let (s, html, _) = clerk.post(&app, "/register", &forced).await;
+    assert_eq!(s, 400);
+    assert!(html.contains("同一请求已经提交过"), "{html}");
+
+    // A second visit by the same resident is flagged as a possible duplicate before saving.
+    let (_, form) = clerk.get(&app, "/register").await;
+    let rid2 = hidden(&form, "client_request_id");
+    let mut again = visit.to_vec();
+    again.retain(|(k, _)| *k != "client_request_id" && *k != "title");
+    again.push(("client_request_id", &rid2));
+    again.push(("title", "电梯还是没修"));
+    let (s, html, _) = clerk.post(&app, "/register", &again).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("可能是重复件") && html.contains("小区电梯长期停运"), "{html}");
+    again.push(("not_duplicate", "1"));
+    let (s, receipt, _) = clerk.post(&app, "/register", &again).await;
+    assert_eq!(s, 200);
+    assert!(receipt.contains("电梯还是没修"));
+    let office = app.token("office").await;
+    let (_, list) = app.get(&office, "/api/v1/cases").await;
+    assert_eq!(list["total"], 2);
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn resident_reads_the_reply_rates_it_and_requests_review_on_the_portal() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let office = app.token("office").await;
+    let staff = app.token("zj_staff").await;
+    let (id, code, password) = app.register(&clerk, "claim", json!({})).await;
+    for (who, action, fields) in [
+        (&office, "assign", json!({"target_unit": app.units["zjj"]})),
+        (&staff, "accept", json!({})),
+        (&staff, "reply", json!({"outcome": "explain", "reply": "经核实，物业已安排维修。"})),
+    ] {
+        let (s, b) = app.act(who, id, action, fields).await;
+        assert_eq!(s, 200, "{action}: {b}");
+    }
+    let resident = reqwest::Client::new();
+    let page = resident.get(app.url("/portal")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("查询信访事项办理进度"));
+    let r = resident
+        .post(app.url("/portal/case"))
+        .form(&[("code", code.as_str()), ("password", "WRONG")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("查询码或查询密码不正确"));
+
+    let r = resident
+        .post(app.url("/portal/case"))
+        .form(&[("code", code.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("经核实，物业已安排维修") && html.contains("解释说明") && html.contains("临江市住建局"),
+        "{html}"
+    );
+    assert!(html.contains("申请复查期限") && html.contains("对处理意见评价"), "{html}");
+    assert!(!html.contains("zj_staff") && !html.contains("13812341234"));
+    let version = hidden(&html, "expected_version");
+
+    let form = |action: &str, extra: Vec<(&'static str, &'static str)>, version: &str| {
+        let mut f = vec![
+            ("code".to_string(), code.clone()),
+            ("password".to_string(), password.clone()),
+            ("expected_version".to_string(), version.to_string()),
+        ];
+        f.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        resident.post(app.url(&format!("/portal/act/{action}"))).form(&f)
+    };
+    let r = form("rate", vec![("satisfaction", "unsatisfied"), ("comment", "电梯仍未修好")], &version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("已提交") && html.contains("不满意"), "{html}");
+    let version = hidden(&html, "expected_version");
+    // A review request without a reason comes back with the reason asked for; with one it is accepted.
+    let r = form("request_review", vec![], &version).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = form("request_review", vec![("reason", "答复与事实不符")], &version).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("复查中"));
+    let (_, case) = app.get(&office, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["state"], "review");
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+#[tokio::test]
+async fn documents_are_generated_from_the_case_and_print_ready() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let office = app.token("office").await;
+    let staff_api = app.token("zj_staff").await;
+    let (id, code, _) = app.register(&clerk, "claim", json!({})).await;
+    app.act(&office, id, "assign", json!({"target_unit": app.units["zjj"], "note": "请于月底前办结"})).await;
+    app.act(&staff_api, id, "accept", json!({})).await;
+    let (s, _) =
+        app.act(&staff_api, id, "reply", json!({"outcome": "support", "reply": "已督促物业更换电梯主板。"})).await;
+    assert_eq!(s, 200);
+
+    let staff = sign_in(&app, "zj_staff").await;
+    let (_, page) = staff.get(&app, &format!("/cases/{id}")).await;
+    let link = |doc: &str| {
+        page.split("href=\"")
+            .filter(|p| p.contains("/documents/") && p.split('"').next().unwrap().ends_with(doc))
+            .map(|p| p.split('"').next().unwrap().to_string())
+            .next()
+            .unwrap_or_else(|| panic!("no link to {doc}: {page}"))
+    };
+    let (s, opinion) = staff.get(&app, &link("/handling_opinion")).await;
+    assert_eq!(s, 200);
+    assert!(opinion.contains("信访事项处理意见书") && opinion.contains("处〔2026〕1号"), "{opinion}");
+    assert!(opinion.contains("王**") && opinion.contains(&code) && opinion.contains("处理意见：予以支持"), "{opinion}");
+    assert!(opinion.contains("已督促物业更换电梯主板。") && opinion.contains("30 日内请求原办理机关的上一级机关复查"));
+    assert!(opinion.contains("临江市住建局") && opinion.contains("2026年03月02日"), "issuing unit and date: {opinion}");
+    let (_, assignment) = staff.get(&app, &link("/assignment_form")).await;
+    assert!(assignment.contains("临江市住建局：") && assignment.contains("请于月底前办结"), "{assignment}");
+    let (s, _) = staff.get(&app, &format!("/cases/{id}/documents/1/handling_opinion")).await;
+    assert_eq!(s, 404, "the intake event did not issue a handling opinion");
+}
+
+#[tokio::test]
+async fn the_case_list_filters_and_exports_an_audited_excel_file() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let office = app.token("office").await;
+    let (a, code_a, _) = app.register(&clerk, "claim", json!({"category": "城乡建设"})).await;
+    let (_, code_b, _) = app.register(&clerk, "suggestion", json!({"category": "教育文体"})).await;
+    app.act(&office, a, "assign", json!({"target_unit": app.units["zjj"]})).await;
+
+    let browser = sign_in(&app, "office").await;
+    let (s, all) = browser.get(&app, "/cases").await;
+    assert_eq!(s, 200);
+    assert!(all.contains(&code_a) && all.contains(&code_b) && all.contains("共 2 件"), "{all}");
+    let (_, assigned) = browser.get(&app, "/cases?state=assigned&sort=newest").await;
+    assert!(assigned.contains(&code_a) && !assigned.contains(&code_b), "{assigned}");
+    let (s, bad) = browser.get(&app, "/cases?from=yesterday").await;
+    assert_eq!(s, 400);
+    assert!(bad.contains("无法识别的日期"), "{bad}");
+
+    let r = browser
+        .client
+        .get(app.url("/cases/export.xlsx?state=assigned"))
+        .header("cookie", &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().contains("spreadsheetml"));
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"), "an xlsx (zip) file");
+    let auditor = app.token("auditor").await;
+    let (_, log) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
+    let export = log.as_array().unwrap().iter().find(|r| r["event"] == "export").expect("export audited");
+    assert!(export["detail"].as_str().unwrap().contains("导出 1 件"), "{export}");
+}
+
+/// Every staff route, as every role: either what the role may see, or a refusal — never a server error, never
+/// another unit's or an accused party's case.
+#[tokio::test]
+async fn every_route_answers_every_role_with_its_due_or_a_refusal() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let office = app.token("office").await;
+    let (case, _, _) = app.register(&clerk, "claim", json!({})).await;
+    app.act(&office, case, "assign", json!({"target_unit": app.units["zjj"]})).await;
+    // An accusation against the housing bureau, handled by the labour bureau.
+    let (accusation, _, _) = app.register(&clerk, "accusation", json!({"accused_unit": app.units["zjj"]})).await;
+    app.act(&office, accusation, "assign", json!({"target_unit": app.units["rsj"]})).await;
+
+    let users = [
+        "clerk",
+        "office",
+        "zj_staff",
+        "zj_leader",
+        "rs_staff",
+        "xh_staff",
+        "leader",
+        "sysadmin",
+        "secadmin",
+        "auditor",
+    ];
+    let case_workers = ["clerk", "office", "zj_staff", "zj_leader", "rs_staff", "xh_staff", "leader"];
+    // Who sees the ordinary case: the registering office's subtree (city leader), and the handling unit.
+    let sees_case = ["clerk", "office", "zj_staff", "zj_leader", "leader"];
+    // Who sees the accusation: not the accused housing bureau.
+    let sees_accusation = ["clerk", "office", "rs_staff", "leader"];
+    let routes: Vec<(String, Vec<&str>)> = vec![
+        ("/work".into(), case_workers.to_vec()),
+        ("/register".into(), case_workers.to_vec()),
+        ("/cases".into(), case_workers.to_vec()),
+        (format!("/cases/{case}"), sees_case.to_vec()),
+        (format!("/cases/{accusation}"), sees_accusation.to_vec()),
+        (format!("/cases/{case}/documents/1/receipt"), sees_case.to_vec()),
+        ("/api/v1/cases".into(), case_workers.to_vec()),
+        (format!("/api/v1/cases/{case}"), sees_case.to_vec()),
+        (format!("/api/v1/cases/{accusation}"), sees_accusation.to_vec()),
+        (format!("/api/v1/cases/{case}/parties/full"), sees_case.to_vec()),
+        ("/api/v1/audit".into(), vec!["auditor"]),
+        ("/api/v1/users".into(), vec!["sysadmin", "secadmin"]),
+    ];
+    let mut wrong = vec![];
+    for user in users {
+        let browser = sign_in(&app, user).await;
+        let token = app.token(user).await;
+        for (route, allowed) in &routes {
+            let status = if route.starts_with("/api/") {
+                app.get(&token, route).await.0
+            } else {
+                browser.get(&app, route).await.0
+            };
+            let ok = if allowed.contains(&user) { status == 200 } else { status == 403 || status == 404 };
+            if !ok {
+                wrong.push(format!("{user} {route} → {status}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "unexpected answers: {wrong:#?}");
+}
