@@ -26,7 +26,12 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+fn broken() -> DomainError {
+    DomainError::new(ErrorCode::Internal, "加密数据已损坏或密钥不符")
+}
+
+/// HMAC-SM3 over the concatenation of `parts`.
+pub fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut m = <HmacSm3 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     for p in parts {
         m.update(p);
@@ -48,19 +53,27 @@ impl Keys {
 
     /// Encrypts `plain` with the caller's random 16-byte IV. Output: hex of IV ‖ ciphertext ‖ tag.
     pub fn seal(&self, iv: [u8; 16], plain: &str) -> String {
-        let mut buf = plain.as_bytes().to_vec();
-        let mut c = Sm4Ctr::new(&self.enc.into(), &iv.into());
-        c.apply_keystream(&mut buf);
-        let tag = hmac(&self.mac, &[&iv, &buf]);
-        let mut out = iv.to_vec();
-        out.extend_from_slice(&buf);
-        out.extend_from_slice(&tag);
-        hex::encode(out)
+        hex::encode(self.seal_bytes(iv, plain.as_bytes()))
     }
 
     pub fn open(&self, sealed: &str) -> DomainResult<String> {
-        let broken = || DomainError::new(ErrorCode::Internal, "加密数据已损坏或密钥不符");
         let raw = hex::decode(sealed).map_err(|_| broken())?;
+        String::from_utf8(self.open_bytes(&raw)?).map_err(|_| broken())
+    }
+
+    /// Encrypts bytes (attachments): IV ‖ ciphertext ‖ tag, raw.
+    pub fn seal_bytes(&self, iv: [u8; 16], plain: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plain.len() + 48);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(plain);
+        let mut c = Sm4Ctr::new(&self.enc.into(), &iv.into());
+        c.apply_keystream(&mut out[16..]);
+        let tag = hmac(&self.mac, &[&iv, &out[16..]]);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    pub fn open_bytes(&self, raw: &[u8]) -> DomainResult<Vec<u8>> {
         if raw.len() < 48 {
             return Err(broken());
         }
@@ -74,7 +87,7 @@ impl Keys {
         let iv: [u8; 16] = iv.try_into().map_err(|_| broken())?;
         let mut c = Sm4Ctr::new(&self.enc.into(), &iv.into());
         c.apply_keystream(&mut buf);
-        String::from_utf8(buf).map_err(|_| broken())
+        Ok(buf)
     }
 
     /// A keyed, deterministic digest of a normalised value (digits of a phone, upper-cased ID number), for
@@ -111,6 +124,11 @@ mod tests {
         bad.replace_range(40..41, if &sealed[40..41] == "0" { "1" } else { "0" });
         assert!(keys.open(&bad).is_err());
         assert_eq!(keys.blind_index("phone", "138"), keys.blind_index("phone", "138"));
+        let blob = keys.seal_bytes([2; 16], b"%PDF-1.7 binary \x00\xff");
+        assert_eq!(keys.open_bytes(&blob).unwrap(), b"%PDF-1.7 binary \x00\xff");
+        let mut bad = blob.clone();
+        bad[20] ^= 1;
+        assert!(keys.open_bytes(&bad).is_err());
         assert_ne!(keys.blind_index("phone", "138"), keys.blind_index("id", "138"));
     }
 }

@@ -124,11 +124,20 @@ impl ErrorCode {
 pub struct DomainError {
     pub code: ErrorCode,
     pub message: String,
+    /// The input field the error is about, when there is one (forms show the message next to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl DomainError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DomainError { code, message: message.into() }
+        DomainError { code, message: message.into(), field: None }
+    }
+
+    /// Names the input field the error is about.
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 }
 

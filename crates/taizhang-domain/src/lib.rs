@@ -3,7 +3,9 @@
 //! database: every rule here is testable in microseconds.
 
 pub mod access;
+pub mod attachment;
 pub mod calendar;
+pub mod challenge;
 pub mod crypto;
 pub mod deadline;
 pub mod error;

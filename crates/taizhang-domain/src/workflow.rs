@@ -679,6 +679,9 @@ pub struct EventPayload {
     pub parties_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake: Option<IntakeFacts>,
+    /// Files added with this event; each stored file must match its digest here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentRef>,
 }
 
 /// What an intake fixes for the life of a case.
@@ -773,7 +776,7 @@ pub fn validate_payload(
     let mut out = Map::new();
     for (k, v) in payload {
         if !action.requires.contains(k) && !action.optional.contains(k) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, format!("“{}”不接受字段 {k}", action.name)));
+            return Err(DomainError::new(ErrorCode::InvalidInput, format!("“{}”不接受字段 {k}", action.name)).at(k));
         }
         if v.is_null() {
             continue;
@@ -790,7 +793,9 @@ pub fn validate_payload(
         });
         if !present {
             let name = def.field(r).map(|f| f.name.as_str()).unwrap_or(r);
-            return Err(DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写{name}（{r}）", action.name)));
+            return Err(
+                DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写{name}（{r}）", action.name)).at(r)
+            );
         }
     }
     Ok(out)
@@ -804,7 +809,8 @@ fn normalise(f: &FieldDef, v: &Value) -> Value {
 }
 
 fn check_value(f: &FieldDef, v: &Value) -> DomainResult<()> {
-    let bad = |why: &str| Err(DomainError::new(ErrorCode::InvalidInput, format!("{}（{}）{why}", f.name, f.id)));
+    let bad =
+        |why: &str| Err(DomainError::new(ErrorCode::InvalidInput, format!("{}（{}）{why}", f.name, f.id)).at(&f.id));
     let int_in_range = |n: i64| -> DomainResult<()> {
         if f.min.is_some_and(|m| n < m) || f.max.is_some_and(|m| n > m) {
             return bad(&format!(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use taizhang_domain::access::{CaseAccessFacts, Role, in_scope, in_subtree, is_accused};
+use taizhang_domain::attachment::{self, AttachmentRef};
 use taizhang_domain::deadline::{ClockStatus, china_tz};
 use taizhang_domain::ledger::{CaseEvent, sm3_hex};
 use taizhang_domain::mask;
@@ -19,7 +20,7 @@ use taizhang_domain::workflow::{
 };
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::{
-    AppendRequest, Built, CaseFilter, CaseRow, CaseSort, NewParty, PartyRow, ScopeFilter, Slot, Unit,
+    AppendRequest, Built, CaseFilter, CaseRow, CaseSort, NewAttachment, NewParty, PartyRow, ScopeFilter, Slot, Unit,
 };
 
 use crate::{Principal, Service, se};
@@ -69,6 +70,25 @@ pub struct IntakeRequest {
     pub client_request_id: Option<String>,
     /// For residents: the office addressed. Staff register into their own unit.
     pub unit_id: Option<i64>,
+    /// Files handed in with the case (images, PDF), checked by content and size.
+    pub attachments: Vec<Upload>,
+}
+
+/// A file as received: the name the sender gave it and its bytes.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub name: String,
+    pub mime: String,
+    pub size: i64,
+    /// The event that added it.
+    pub event_seq: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -183,6 +203,7 @@ pub struct CaseView {
     pub events: Vec<EventView>,
     pub parties: Vec<PartyView>,
     pub documents: Vec<DocumentRef>,
+    pub attachments: Vec<AttachmentView>,
     pub duplicates: Vec<i64>,
     pub available_actions: Vec<ActionView>,
     pub created_at: DateTime<Utc>,
@@ -260,7 +281,7 @@ fn access_facts(row: &CaseRow) -> CaseAccessFacts {
     }
 }
 
-fn parse_state(row: &CaseRow) -> DomainResult<CaseState> {
+pub(crate) fn parse_state(row: &CaseRow) -> DomainResult<CaseState> {
     serde_json::from_str(&row.state_json)
         .map_err(|e| DomainError::new(ErrorCode::Internal, format!("案件 {} 的状态数据无法读取：{e}", row.code)))
 }
@@ -441,26 +462,75 @@ impl Service {
         self.keys.seal(iv, s)
     }
 
+    /// Checks uploads (type by content, sizes, count) and seals them for storage.
+    fn seal_uploads(&self, uploads: &[Upload]) -> DomainResult<(Vec<AttachmentRef>, Vec<NewAttachment>)> {
+        let refs = attachment::check_all(uploads.iter().map(|u| (u.name.as_str(), u.bytes.as_slice())))?;
+        let sealed = refs
+            .iter()
+            .zip(uploads)
+            .map(|(r, u)| {
+                let mut iv = [0u8; 16];
+                rand::fill(&mut iv[..]);
+                NewAttachment {
+                    name: r.name.clone(),
+                    mime: r.mime.clone(),
+                    size: r.size as i64,
+                    sm3: r.sm3.clone(),
+                    sealed: self.keys.seal_bytes(iv, &u.bytes),
+                }
+            })
+            .collect();
+        Ok((refs, sealed))
+    }
+
+    /// One file of a case, for a staff member who may read the case; the read is audited like the case's.
+    pub async fn attachment(&self, p: &Principal, case_id: i64, id: i64) -> DomainResult<(AttachmentView, Vec<u8>)> {
+        self.load_for(p, case_id, "查看附件").await?;
+        let (meta, sealed) = self
+            .store
+            .attachment_content(case_id, id)
+            .await
+            .map_err(se)?
+            .ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("附件 {id} 不存在")))?;
+        let bytes = self.keys.open_bytes(&sealed)?;
+        if sm3_hex(&bytes) != meta.sm3 {
+            return Err(DomainError::new(ErrorCode::Internal, "附件内容与登记时的摘要不符，请联系系统管理员核查"));
+        }
+        self.audit(Some(p), None, "attachment_read", Some(format!("case:{case_id}/attachment:{id}")), "ok", &meta.name)
+            .await?;
+        let view = AttachmentView {
+            id: meta.id,
+            name: meta.name,
+            mime: meta.mime,
+            size: meta.size,
+            event_seq: meta.event_seq,
+        };
+        Ok((view, bytes))
+    }
+
     fn party_row(&self, p: &PartyInput) -> DomainResult<NewParty> {
         let name = p.name.trim();
         if name.is_empty() || name.chars().count() > 50 {
-            return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名（不超过 50 字）"));
+            return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名（不超过 50 字）").at("name"));
         }
         let phone_raw = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
         if phone_raw.is_some_and(|ph| !ph.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "联系电话只能包含数字（可带 +、-、括号和空格）"));
+            return Err(
+                DomainError::new(ErrorCode::InvalidInput, "联系电话只能包含数字（可带 +、-、括号和空格）").at("phone")
+            );
         }
         let phone = phone_raw.map(mask::normalise_phone);
         if phone.as_ref().is_some_and(|ph| !(7..=15).contains(&ph.len())) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "联系电话应为 7–15 位数字"));
+            return Err(DomainError::new(ErrorCode::InvalidInput, "联系电话应为 7–15 位数字").at("phone"));
         }
         let id = p.id_number.as_deref().map(mask::normalise_id_number).filter(|s| !s.is_empty());
         if id.as_deref().is_some_and(|i| !mask::valid_id_number(i)) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "身份证号码有误：应为 18 位，且末位校验码正确"));
+            return Err(DomainError::new(ErrorCode::InvalidInput, "身份证号码有误：应为 18 位，且末位校验码正确")
+                .at("id_number"));
         }
         let address = p.address.as_deref().map(str::trim).filter(|s| !s.is_empty());
         if address.is_some_and(|a| a.chars().count() > 200) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字"));
+            return Err(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字").at("address"));
         }
         Ok(NewParty {
             role: "petitioner".into(),
@@ -684,7 +754,9 @@ impl Service {
                 p.unit.clone()
             }
             Actor::Resident => {
-                let id = req.unit_id.ok_or_else(|| DomainError::new(ErrorCode::MissingField, "请选择受理机关"))?;
+                let id = req
+                    .unit_id
+                    .ok_or_else(|| DomainError::new(ErrorCode::MissingField, "请选择受理机关").at("unit_id"))?;
                 self.unit_or_err(id).await?
             }
         };
@@ -704,7 +776,7 @@ impl Service {
         let parties: Vec<NewParty> = match &req.petitioner {
             Some(p) => vec![self.party_row(p)?],
             None if matches!(actor, Actor::Resident) => {
-                return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名和联系方式"));
+                return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名和联系方式").at("name"));
             }
             None => vec![],
         };
@@ -728,6 +800,7 @@ impl Service {
             move |code: &str| svc.query_secret(code, &password)
         };
         let digest = (!parties.is_empty()).then(|| parties_digest(&parties));
+        let (attachment_refs, attachments) = self.seal_uploads(&req.attachments)?;
         let local = now.with_timezone(&china_tz());
         let (year, local_day) = (local.year(), local.format("%Y%m%d").to_string());
         let who = Recorded {
@@ -753,12 +826,13 @@ impl Service {
                 documents: Self::doc_numbers(&def, &action, year, &slot.doc_numbers),
                 parties_digest: digest,
                 intake: Some(intake.clone()),
+                attachments: attachment_refs,
             };
             let state =
                 apply_event(&def, None, &ev_payload.facts(slot.seq, &action.id, now, who.actor_id, who.actor_unit))?;
             let event = chained_event(&slot, now, &who, &action.id, None, &state, &ev_payload);
             let case = project(&svc, &def, &state, slot.case_id, &intake, &paths, now, now)?;
-            Ok(Built { event, case, parties })
+            Ok(Built { event, case, parties, attachments })
         };
         let append = AppendRequest {
             case_id: None,
@@ -975,6 +1049,14 @@ impl Service {
             events,
             parties,
             documents: Self::doc_refs(def, &state.documents),
+            attachments: self
+                .store
+                .attachments(row.id)
+                .await
+                .map_err(se)?
+                .into_iter()
+                .map(|a| AttachmentView { id: a.id, name: a.name, mime: a.mime, size: a.size, event_seq: a.event_seq })
+                .collect(),
             duplicates: state.duplicates.clone(),
             available_actions: available,
             created_at: row.created_at,
@@ -1011,6 +1093,7 @@ impl Service {
                         .unwrap_or_default(),
                     parties_digest: None,
                     intake: None,
+                    attachments: vec![],
                 };
                 let new_state = apply_event(
                     &def,
@@ -1019,7 +1102,7 @@ impl Service {
                 )?;
                 let event = chained_event(&slot, now, &who, &action, Some(&state), &new_state, &ev_payload);
                 let case = project(&svc, &def, &new_state, row_c.id, &first, &paths, row_c.created_at, now)?;
-                Ok(Built { event, case, parties: vec![] })
+                Ok(Built { event, case, parties: vec![], attachments: vec![] })
             }),
         })
     }

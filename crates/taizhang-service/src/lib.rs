@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cases;
 pub mod org;
+pub mod portal;
 pub mod verify;
 
 use std::path::Path;
@@ -92,6 +93,8 @@ pub struct Service {
     pub policy: Policy,
     /// Used for cases whose unit codes name no region.
     pub default_region: Option<Region>,
+    /// What the resident portal publishes (`<data>/portal.toml`).
+    pub portal: Arc<portal::PortalInfo>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

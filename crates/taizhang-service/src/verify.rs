@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Map;
 use taizhang_domain::DomainResult;
-use taizhang_domain::ledger::{ChainBreak, ChainWalker};
+use taizhang_domain::attachment::AttachmentRef;
+use taizhang_domain::ledger::{ChainBreak, ChainWalker, sm3_hex};
 use taizhang_domain::workflow::{CaseState, EventPayload, apply_event};
 use taizhang_store::CaseRow;
 
@@ -110,6 +111,7 @@ impl Service {
             Err(e) => return Ok(Some(format!("{name}：{}", e.message))),
         };
         let mut state: Option<CaseState> = None;
+        let mut recorded_files = vec![];
         for (i, e) in events.iter().enumerate() {
             let at = format!("{name}第 {} 条事件（seq {}）", e.case_seq, e.seq);
             if e.case_seq != i as i64 + 1 {
@@ -140,7 +142,11 @@ impl Service {
                     return Ok(Some(format!("{at}：当事人信息与登记时的记录不符（被修改、删除或添加）")));
                 }
             }
+            recorded_files.extend(payload.attachments.into_iter().map(|a| (e.seq, a)));
             state = Some(next);
+        }
+        if let Some(problem) = self.verify_attachments(id, recorded_files).await? {
+            return Ok(Some(format!("{name}：{problem}")));
         }
         let state = state.expect("at least one event was applied");
         let paths = match self
@@ -153,6 +159,40 @@ impl Service {
         let expected = project(self, &def, &state, id, &intake, &paths, first.at, last.at)?;
         let diffs = differences(&row, &expected);
         Ok((!diffs.is_empty()).then(|| format!("{name}的记录与事件历史不符：{}", diffs.join("；"))))
+    }
+}
+
+impl Service {
+    /// The stored files of a case are exactly those its events recorded, each with the recorded digest.
+    async fn verify_attachments(&self, id: i64, recorded: Vec<(i64, AttachmentRef)>) -> DomainResult<Option<String>> {
+        let stored = self.store.attachments(id).await.map_err(se)?;
+        let as_stored: Vec<(i64, AttachmentRef)> = stored
+            .iter()
+            .map(|a| {
+                let r = AttachmentRef {
+                    name: a.name.clone(),
+                    mime: a.mime.clone(),
+                    size: a.size as u64,
+                    sm3: a.sm3.clone(),
+                };
+                (a.event_seq, r)
+            })
+            .collect();
+        if as_stored != recorded {
+            return Ok(Some(format!(
+                "附件记录与事件历史不符（历史记载 {} 个，存储 {} 个，或名称、大小、摘要被改动）",
+                recorded.len(),
+                stored.len()
+            )));
+        }
+        for a in stored {
+            let Some((_, sealed)) = self.store.attachment_content(id, a.id).await.map_err(se)? else { continue };
+            let intact = self.keys.open_bytes(&sealed).map(|b| sm3_hex(&b) == a.sm3).unwrap_or(false);
+            if !intact {
+                return Ok(Some(format!("附件“{}”（id {}）的内容被改动，与登记时的摘要不符", a.name, a.id)));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -79,6 +79,10 @@ pub trait Store: Send + Sync {
     async fn case_by_code(&self, code: &str) -> StoreResult<Option<CaseRow>>;
     async fn case_events(&self, case_id: i64) -> StoreResult<Vec<CaseEvent>>;
     async fn parties(&self, case_id: i64) -> StoreResult<Vec<PartyRow>>;
+    /// The files of a case, without their content.
+    async fn attachments(&self, case_id: i64) -> StoreResult<Vec<AttachmentMeta>>;
+    /// One file of a case with its sealed content.
+    async fn attachment_content(&self, case_id: i64, id: i64) -> StoreResult<Option<(AttachmentMeta, Vec<u8>)>>;
     /// One page of cases and the number of matches, counted up to `COUNT_CAP + 1` (more means "over the cap").
     async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
     /// Open cases of a kind with a petitioner whose phone or ID blind index matches (duplicate detection).
@@ -103,6 +107,14 @@ pub trait Store: Send + Sync {
     // ---- verification
     async fn events_page(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<CaseEvent>>;
     async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>>;
+    /// Cases of a kind registered at or after `since`, by id after `after_id` (statistics, page by page).
+    async fn cases_created_since(
+        &self,
+        kind: &str,
+        since: DateTime<Utc>,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<CaseRow>>;
     // ---- workflow definitions in use
     async fn workflow_versions(&self) -> StoreResult<Vec<WorkflowVersion>>;
     async fn record_workflow_version(&self, v: WorkflowVersion) -> StoreResult<()>;

@@ -142,6 +142,29 @@ pub struct Built {
     pub case: CaseRow,
     /// Written with the intake event only.
     pub parties: Vec<NewParty>,
+    /// Files added by this event.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// A file to store with an event; `sealed` is the SM4-sealed content, `sm3` the digest of the plain content.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub name: String,
+    pub mime: String,
+    pub size: i64,
+    pub sm3: String,
+    pub sealed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub case_id: i64,
+    pub event_seq: i64,
+    pub name: String,
+    pub mime: String,
+    pub size: i64,
+    pub sm3: String,
 }
 
 pub type BuildFn = Box<dyn FnOnce(Slot) -> DomainResult<Built> + Send>;

@@ -32,10 +32,12 @@ pub struct SqlStore {
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/sqlite/0001_core.sql")),
     ("0002_workflow_versions", include_str!("../migrations/sqlite/0002_workflow_versions.sql")),
+    ("0003_attachments", include_str!("../migrations/sqlite/0003_attachments.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
     ("0002_workflow_versions", include_str!("../migrations/postgres/0002_workflow_versions.sql")),
+    ("0003_attachments", include_str!("../migrations/postgres/0003_attachments.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -342,6 +344,18 @@ fn party_from(r: &AnyRow) -> StoreResult<PartyRow> {
             phone_index: r.try_get("phone_index")?,
             id_index: r.try_get("id_index")?,
         },
+    })
+}
+
+fn attachment_from(r: &AnyRow) -> StoreResult<AttachmentMeta> {
+    Ok(AttachmentMeta {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        event_seq: r.try_get("event_seq")?,
+        name: r.try_get("name")?,
+        mime: r.try_get("mime")?,
+        size: r.try_get("size")?,
+        sm3: r.try_get("sm3")?,
     })
 }
 
@@ -713,6 +727,21 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
             }
+            for a in &built.attachments {
+                query!(
+                    self,
+                    "INSERT INTO attachments (case_id, event_seq, name, mime, size, sm3, content) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                )
+                .bind(case_id)
+                .bind(e.seq)
+                .bind(&a.name)
+                .bind(&a.mime)
+                .bind(a.size)
+                .bind(&a.sm3)
+                .bind(a.sealed.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
             prev_hash = e.hash.clone();
             out.push(built);
         }
@@ -755,6 +784,29 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(party_from).collect()
+    }
+
+    async fn attachments(&self, case_id: i64) -> StoreResult<Vec<AttachmentMeta>> {
+        let rows = query!(
+            self,
+            "SELECT id, case_id, event_seq, name, mime, size, sm3 FROM attachments WHERE case_id = ? ORDER BY id"
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attachment_from).collect()
+    }
+
+    async fn attachment_content(&self, case_id: i64, id: i64) -> StoreResult<Option<(AttachmentMeta, Vec<u8>)>> {
+        let row = query!(
+            self,
+            "SELECT id, case_id, event_seq, name, mime, size, sm3, content FROM attachments WHERE case_id = ? AND id = ?"
+        )
+        .bind(case_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((attachment_from(&r)?, r.try_get::<Vec<u8>, _>("content")?))).transpose()
     }
 
     async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
@@ -965,6 +1017,26 @@ impl Store for SqlStore {
         rows.iter().map(event_from).collect()
     }
 
+    async fn cases_created_since(
+        &self,
+        kind: &str,
+        since: DateTime<Utc>,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<CaseRow>> {
+        let rows = query!(
+            self,
+            &format!("SELECT {CASE_COLS} FROM cases WHERE kind = ? AND created_us >= ? AND id > ? ORDER BY id LIMIT ?")
+        )
+        .bind(kind)
+        .bind(us(since))
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_from).collect()
+    }
+
     async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>> {
         let rows = query!(self, "SELECT id FROM cases WHERE id > ? ORDER BY id LIMIT ?")
             .bind(after_id)
@@ -1009,7 +1081,7 @@ impl Store for SqlStore {
         let sql = match self.backend {
             Backend::Sqlite => "ANALYZE",
             // Only Taizhang's tables, not the whole database it may share.
-            Backend::Postgres => "ANALYZE cases, case_events, parties, audit_log, users, units, sessions",
+            Backend::Postgres => "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions",
         };
         sqlx::query(sql).execute(&self.pool).await?;
         Ok(())

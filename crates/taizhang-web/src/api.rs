@@ -459,6 +459,7 @@ async fn create_case(
         petitioner: b.petitioner,
         client_request_id: b.client_request_id,
         unit_id: None,
+        attachments: vec![],
     };
     Ok((StatusCode::CREATED, axum::Json(s.svc.register(Actor::Staff(&p), req).await?)))
 }
@@ -658,6 +659,7 @@ async fn portal_submit(
         petitioner: Some(b.petitioner),
         client_request_id: b.client_request_id,
         unit_id: Some(b.unit_id),
+        attachments: vec![],
     };
     let r = s.svc.register(Actor::Resident, req).await?;
     Ok((

@@ -32,12 +32,15 @@ pub struct ErrorBody {
     pub code: String,
     /// What is wrong, in Chinese.
     pub message: String,
+    /// The input field it is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = ErrorBody { code: self.0.code.as_str().to_string(), message: self.0.message };
+        let body = ErrorBody { code: self.0.code.as_str().to_string(), message: self.0.message, field: self.0.field };
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the oversized body is never read, so the connection cannot carry another request:

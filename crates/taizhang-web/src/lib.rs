@@ -3,11 +3,15 @@
 //! `{ "code": "snake_case", "message": "中文说明" }` with the status the code maps to.
 
 mod api;
+mod challenge;
 mod extract;
 mod limit;
 mod pages;
+mod portal;
+mod upload;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use taizhang_service::Service;
@@ -15,17 +19,26 @@ use tokio::net::TcpListener;
 
 pub use api::ApiDoc;
 
-/// Largest request body accepted (JSON API; attachments arrive with a later issue).
+/// Largest request body accepted, except on the forms that carry attachments (`upload::UPLOAD_BODY_BYTES`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Service,
-    pub limiter: std::sync::Arc<limit::Limiter>,
+    pub limiter: Arc<limit::Limiter>,
+    pub challenges: Arc<challenge::Challenges>,
+    pub stash: Arc<upload::Stash>,
+    pub statistics: Arc<portal::StatisticsCache>,
 }
 
 pub fn router(svc: Service) -> Router {
-    api::router(AppState { svc, limiter: Default::default() })
+    api::router(AppState {
+        svc,
+        limiter: Default::default(),
+        challenges: Default::default(),
+        stash: Default::default(),
+        statistics: Default::default(),
+    })
 }
 
 /// Serves until `shutdown` resolves. Binding is the caller's (tests bind port 0 and read the address).

@@ -8,7 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,39 +20,42 @@ use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
 use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::cases::{
-    ActionView, Actor, CaseSummary, CaseView, DocumentView, IntakeRequest, PartyInput, PublicCaseView,
+    ActionView, Actor, CaseSummary, CaseView, DocumentView, IntakeRequest, PartyInput, Upload,
 };
 
 use crate::AppState;
 use crate::extract::{SESSION_COOKIE, Source, request_token};
+use crate::upload::{FormData, UPLOAD_BODY_BYTES, read_form};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    crate::portal::routes()
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/password", get(password_form).post(change_password))
         .route("/work", get(work))
-        .route("/register", get(register_form).post(register))
-        .route("/portal", get(portal_form))
-        .route("/portal/case", post(portal_case))
-        .route("/portal/act/{action}", post(portal_act))
+        .route("/register", get(register_form).post(register).layer(DefaultBodyLimit::max(UPLOAD_BODY_BYTES)))
         .route("/cases", get(case_list))
         .route("/cases/export.xlsx", get(case_export))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act/{action}", post(act))
         .route("/cases/{id}/documents/{seq}/{doc}", get(document_page))
+        .route("/cases/{id}/attachments/{att}", get(attachment_download))
         .route(
             "/static/app.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/app.css")) }),
         )
+        .route(
+            "/static/app.js",
+            get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/app.js")) }),
+        )
 }
 
 /// Who is signed in, as the page header shows it.
-pub struct Me {
-    name: String,
-    unit: String,
-    roles: String,
-    csrf: String,
+pub(crate) struct Me {
+    pub(crate) name: String,
+    pub(crate) unit: String,
+    pub(crate) roles: String,
+    pub(crate) csrf: String,
 }
 
 fn me(p: &Principal) -> Me {
@@ -64,7 +67,12 @@ fn me(p: &Principal) -> Me {
     }
 }
 
-fn local(t: DateTime<Utc>) -> String {
+/// "35 KB", "1.2 MB" (templates call it as `self::size`).
+fn size(bytes: &i64) -> String {
+    taizhang_domain::attachment::human_size(u64::try_from(*bytes).unwrap_or(0))
+}
+
+pub(crate) fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M").to_string()
 }
 
@@ -135,21 +143,23 @@ struct EventRow {
     documents: Vec<(String, String)>,
 }
 
-struct Input {
-    id: String,
-    name: String,
+pub(crate) struct Input {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// `select`, `textarea`, or an `<input type>`.
-    kind: &'static str,
-    required: bool,
-    multiple: bool,
-    options: Vec<(String, String)>,
-    value: String,
+    pub(crate) kind: &'static str,
+    pub(crate) required: bool,
+    pub(crate) multiple: bool,
+    pub(crate) options: Vec<(String, String)>,
+    pub(crate) value: String,
+    /// Why the submitted value was refused, shown next to the input.
+    pub(crate) error: Option<String>,
 }
 
-struct ActionForm {
-    id: String,
-    name: String,
-    inputs: Vec<Input>,
+pub(crate) struct ActionForm {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) inputs: Vec<Input>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -297,7 +307,7 @@ async fn work(State(s): State<AppState>, headers: HeaderMap) -> Response {
     WorkPage { me: Some(me(&p)), rows }.into_response()
 }
 
-fn status_class(c: &taizhang_domain::workflow::ClockView) -> String {
+pub(crate) fn status_class(c: &taizhang_domain::workflow::ClockView) -> String {
     if c.stopped_at.is_some() {
         return "stopped".into();
     }
@@ -326,15 +336,15 @@ fn display_value(def: Option<&WorkflowDef>, field: &str, v: &Value, units: &BTre
 }
 
 /// An action form that was refused: which action, what was submitted, and why.
-struct Failed<'a> {
-    action: &'a str,
-    form: &'a [(String, String)],
-    error: String,
+pub(crate) struct Failed<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) form: &'a [(String, String)],
+    pub(crate) error: DomainError,
 }
 
 /// The forms for the actions a user may take, each input by its field's type; a refused action's form keeps
 /// what was submitted. Returns the forms and the refusal's reason.
-fn action_forms(
+pub(crate) fn action_forms(
     actions: &[ActionView],
     units: &BTreeMap<i64, String>,
     failed: Option<Failed<'_>>,
@@ -342,6 +352,12 @@ fn action_forms(
     let (failed_action, submitted, error) = match failed {
         Some(f) => (Some(f.action), f.form, Some(f.error)),
         None => (None, &[][..], None),
+    };
+    let field_error = |action: &str, field: &str| {
+        error
+            .as_ref()
+            .filter(|e| failed_action == Some(action) && e.field.as_deref() == Some(field))
+            .map(|e| e.message.clone())
     };
     let unit_options = || units.iter().map(|(id, n)| (id.to_string(), n.clone())).collect::<Vec<_>>();
     let forms = actions
@@ -378,12 +394,13 @@ fn action_forms(
                         multiple,
                         options,
                         value,
+                        error: field_error(&a.id, &f.id),
                     }
                 })
                 .collect(),
         })
         .collect();
-    (forms, error)
+    (forms, error.map(|e| e.message))
 }
 
 async fn render_case(s: &AppState, p: &Principal, id: i64, failed: Option<Failed<'_>>) -> Response {
@@ -517,7 +534,7 @@ async fn act(
         Err(e) if matches!(e.code, ErrorCode::OutOfScope | ErrorCode::Unauthenticated | ErrorCode::SessionExpired) => {
             refusal(e, Some(me(&p)))
         }
-        Err(e) => render_case(&s, &p, id, Some(Failed { action: &action, form: &form, error: e.message })).await,
+        Err(e) => render_case(&s, &p, id, Some(Failed { action: &action, form: &form, error: e })).await,
     }
 }
 
@@ -601,6 +618,9 @@ struct RegisterPage {
     form: RegisterForm,
     error: Option<String>,
     duplicates: Vec<CaseSummary>,
+    /// Files received with an earlier try of this form, kept for it.
+    kept_files: Vec<String>,
+    accept: &'static str,
 }
 
 #[derive(Template, WebTemplate)]
@@ -644,6 +664,8 @@ fn register_page(
         form,
         error,
         duplicates,
+        kept_files: vec![],
+        accept: taizhang_domain::attachment::ACCEPT,
     }
 }
 
@@ -666,31 +688,46 @@ async fn register_form(State(s): State<AppState>, headers: HeaderMap) -> Respons
     register_page(&s, &p, form, id, None, vec![]).into_response()
 }
 
-async fn register(State(s): State<AppState>, headers: HeaderMap, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -> Response {
     let p = match staff(&s, &headers, false).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(e) = check_csrf(&p, &pairs) {
+    let data = read_form(req).await;
+    if let Err(e) = check_csrf(&p, &data.pairs) {
         return refusal(e, Some(me(&p)));
     }
+    let FormData { pairs, files, problem } = data;
     let form = RegisterForm::from_pairs(&pairs);
     let request_id = pairs.iter().find(|(k, _)| k == "client_request_id").map(|(_, v)| v.clone()).unwrap_or_default();
     let confirmed = pairs.iter().any(|(k, v)| k == "not_duplicate" && v == "1");
-    let back = |form: RegisterForm, error: Option<String>, dups: Vec<CaseSummary>| {
+    // Files that came with an earlier try of this same form are still here.
+    let (files, refused_file) = crate::upload::screen(s.stash.merge(&request_id, files));
+    let problem = problem.or(refused_file);
+    let back = |form: RegisterForm, error: Option<String>, dups: Vec<CaseSummary>, files: Vec<Upload>| {
         let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-        (status, register_page(&s, &p, form, request_id.clone(), error, dups)).into_response()
+        let mut page = register_page(&s, &p, form, request_id.clone(), error, dups);
+        page.kept_files = files.iter().map(|f| f.name.clone()).collect();
+        s.stash.keep(&request_id, files);
+        let mut r = (status, page).into_response();
+        if status == StatusCode::BAD_REQUEST && problem.as_ref().is_some_and(|e| e.code == ErrorCode::BodyTooLarge) {
+            r.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
     };
+    if let Some(e) = &problem {
+        return back(form, Some(e.message.clone()), vec![], files);
+    }
     let fields = match form.fields() {
         Ok(f) => f,
-        Err(e) => return back(form, Some(e.message), vec![]),
+        Err(e) => return back(form, Some(e.message), vec![], files),
     };
     let party = form.party();
     if !confirmed && let Some(party) = &party {
         match s.svc.possible_duplicates(&p, "petition", party).await {
-            Ok(d) if !d.is_empty() => return back(form, None, d),
+            Ok(d) if !d.is_empty() => return back(form, None, d, files),
             Ok(_) => {}
-            Err(e) => return back(form, Some(e.message), vec![]),
+            Err(e) => return back(form, Some(e.message), vec![], files),
         }
     }
     let req = IntakeRequest {
@@ -699,10 +736,11 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, Form(pairs): Fo
         petitioner: party,
         client_request_id: (!request_id.is_empty()).then(|| request_id.clone()),
         unit_id: None,
+        attachments: files.clone(),
     };
     let result = match s.svc.register(Actor::Staff(&p), req).await {
         Ok(r) => r,
-        Err(e) => return back(form, Some(e.message), vec![]),
+        Err(e) => return back(form, Some(e.message), vec![], files),
     };
     let case = result.case;
     let def = s.svc.workflows.get(&case.kind).ok();
@@ -734,141 +772,50 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, Form(pairs): Fo
 
 // ------------------------------------------------------------------------------------------------ resident portal
 
-#[derive(Template, WebTemplate)]
-#[template(path = "portal.html")]
-struct PortalPage {
-    me: Option<Me>,
-    error: Option<String>,
-    code: String,
-}
-
-struct PublicRow {
-    at: String,
-    action_name: String,
-    unit: Option<String>,
-    fields: Vec<(String, String)>,
-    documents: Vec<String>,
-}
-
-struct PublicClock {
-    name: String,
-    due: String,
-    status: String,
-    label: String,
-    remaining: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "portal_case.html")]
-struct PortalCasePage {
-    me: Option<Me>,
-    view: PublicCaseView,
-    password: String,
-    clocks: Vec<PublicClock>,
-    events: Vec<PublicRow>,
-    forms: Vec<ActionForm>,
-    message: Option<String>,
-    error: Option<String>,
-}
-
-/// Pages carrying the query password are never cached.
-fn no_store(r: impl IntoResponse) -> Response {
-    let mut r = r.into_response();
-    r.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn portal_case_page(
-    view: PublicCaseView,
-    password: &str,
-    message: Option<String>,
-    failed: Option<Failed<'_>>,
-) -> Response {
-    let clocks = view
-        .clocks
-        .iter()
-        .filter(|c| c.stopped_at.is_none())
-        .map(|c| PublicClock {
-            name: c.name.clone(),
-            due: c.due_date.map(|d| d.to_string()).unwrap_or_else(|| local(c.due_at)),
-            status: status_class(c),
-            label: c.status_label.clone(),
-            remaining: c.remaining.clone(),
-        })
-        .collect();
-    let events = view
-        .timeline
-        .iter()
-        .map(|e| PublicRow {
-            at: local(e.at),
-            action_name: e.action_name.clone(),
-            unit: e.unit.clone(),
-            fields: e
-                .fields
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect(),
-            documents: e.documents.iter().map(|d| format!("{}（{}）", d.name, d.number)).collect(),
-        })
-        .collect();
-    let (forms, error) = action_forms(&view.available_actions, &BTreeMap::new(), failed);
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    no_store((
-        status,
-        PortalCasePage { me: None, view, password: password.to_string(), clocks, events, forms, message, error },
-    ))
-}
-
-async fn portal_form() -> Response {
-    no_store(PortalPage { me: None, error: None, code: String::new() })
-}
-
-fn portal_error(e: DomainError, code: &str) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    no_store((status, PortalPage { me: None, error: Some(e.message), code: code.to_string() }))
-}
-
-async fn portal_case(
+/// A file of a case, for those who may read the case; audited. Served as a download, never rendered inline
+/// as a page of this site, with the type decided at upload from the content.
+async fn attachment_download(
     State(s): State<AppState>,
-    Source(src): Source,
-    Form(form): Form<Vec<(String, String)>>,
+    headers: HeaderMap,
+    Path((id, att)): Path<(String, String)>,
 ) -> Response {
-    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let (code, password) = (get("code"), get("password"));
-    if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
-        return portal_error(e, &code);
-    }
-    match s.svc.portal_case(&code, &password).await {
-        Ok((_, view)) => portal_case_page(view, &password, None, None),
-        Err(e) => portal_error(e, &code),
-    }
-}
-
-async fn portal_act(
-    State(s): State<AppState>,
-    Source(src): Source,
-    Path(action): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let (code, password) = (get("code"), get("password"));
-    if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
-        return portal_error(e, &code);
-    }
-    let version = get("expected_version").parse::<i64>().ok();
-    let fields: Map<String, Value> = form
-        .iter()
-        .filter(|(k, v)| !["code", "password", "expected_version"].contains(&k.as_str()) && !v.trim().is_empty())
-        .map(|(k, v)| (k.clone(), Value::from(v.trim())))
-        .collect();
-    match s.svc.portal_act(&code, &password, &action, fields, version).await {
-        Ok(view) => portal_case_page(view, &password, Some("已提交，感谢您的评价和监督。".into()), None),
-        Err(e) => match s.svc.portal_case(&code, &password).await {
-            Ok((_, view)) => {
-                portal_case_page(view, &password, None, Some(Failed { action: &action, form: &form, error: e.message }))
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (id, att) = match (parse_id(&id), parse_id(&att)) {
+        (Ok(i), Ok(a)) => (i, a),
+        (Err(e), _) | (_, Err(e)) => return refusal(e, Some(me(&p))),
+    };
+    match s.svc.attachment(&p, id, att).await {
+        Ok((view, bytes)) => {
+            let encoded: String = view
+                .name
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(&view.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            );
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("attachment; filename=\"attachment\"; filename*=UTF-8''{encoded}"))
+            {
+                h.insert(axum::http::header::CONTENT_DISPOSITION, v);
             }
-            Err(e2) => portal_error(e2, &code),
-        },
+            h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            r
+        }
+        Err(e) => refusal(e, Some(me(&p))),
     }
 }
 

@@ -232,6 +232,7 @@ async fn list_bench(args: &BenchArgs) -> DomainResult<()> {
                         }),
                         client_request_id: None,
                         unit_id: None,
+                        attachments: vec![],
                     }
                 })
                 .collect();

@@ -190,8 +190,37 @@ const PATHS: &[&str] = &[
     "suggestion_closed",
 ];
 
+/// What the demo city publishes on its resident portal (a real locality writes its own `portal.toml`).
+const DEMO_PORTAL: &str = r#"# 临江市（虚构）信访事项网上办理页公开的信息。信访工作条例第十八条：向社会公布信访工作机构的通信地址、
+# 电子信箱、投诉电话、信访接待的时间和地点等。
+office = "临江市信访局"
+address = "临江市江滨路 88 号市民服务中心二楼群众来访接待大厅（虚构地址）"
+hours = "工作日 8:30–12:00、14:00–17:30；法定节假日除外"
+offices = ["349900-XF", "349901-XF", "349902-XF"]
+statistics = ["received", "on_time", "satisfaction"]
+
+[[channels]]
+name = "来信"
+detail = "临江市江滨路 88 号 临江市信访局（邮政编码 349900，虚构）"
+
+[[channels]]
+name = "来访"
+detail = "市民服务中心二楼群众来访接待大厅；集体访请推选不超过 5 名代表"
+
+[[channels]]
+name = "网上信访"
+detail = "本网站“网上提交信访事项”，全天可提交"
+
+[[channels]]
+name = "电话"
+detail = "0000-12345（虚构号码，工作时间接听）"
+"#;
+
 pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let now = Utc::now();
+    std::fs::create_dir_all(&loc.data_dir)
+        .and_then(|_| std::fs::write(loc.data_dir.join("portal.toml"), DEMO_PORTAL))
+        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("无法写入门户配置 portal.toml：{e}")))?;
     let clock = Arc::new(ManualClock::new(now - Duration::days(400)));
     let svc = build(loc, clock.clone()).await?;
     let mut rng = Rng(0x7a1_2026_1121);
@@ -294,6 +323,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
                     petitioner: Some(petitioner),
                     client_request_id: None,
                     unit_id: None,
+                    attachments: vec![],
                 },
             )
             .await?;

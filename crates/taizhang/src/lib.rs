@@ -53,6 +53,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         clock,
         policy: Policy::default(),
         default_region: std::env::var("TAIZHANG_REGION").ok().and_then(|r| Region::parse(&r).ok()),
+        portal: Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?),
     })
 }
 

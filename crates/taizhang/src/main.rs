@@ -172,11 +172,13 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
     match cmd {
         Cmd::Serve { db, listen, demo: with_demo } => {
             let loc = db.location();
-            let svc = build_default(&loc).await?;
+            let mut svc = build_default(&loc).await?;
             if with_demo {
                 if svc.store.units().await.map_err(taizhang_service::se)?.is_empty() {
                     let report = demo::load(&loc, 300).await?;
                     println!("{report}");
+                    // The demo wrote the portal's published information.
+                    svc.portal = std::sync::Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?);
                 } else {
                     println!(
                         "数据库中已有数据，未重复加载演示数据。演示账号见 {}",

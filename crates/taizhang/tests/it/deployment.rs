@@ -163,6 +163,7 @@ async fn cases_keep_the_workflow_version_they_opened_under() {
         petitioner: None,
         client_request_id: None,
         unit_id: None,
+        attachments: vec![],
     };
     let new_case = svc.register(taizhang_service::cases::Actor::Staff(&clerk_p), req).await.unwrap().case;
     assert!(new_case.available_actions.is_empty() || new_case.available_actions.iter().all(|a| a.id != "accept"));

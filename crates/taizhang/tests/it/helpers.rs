@@ -139,6 +139,17 @@ const USERS: &[(&str, &str, &[Role], Option<&str>)] = &[
     ("leader", "city", &[Role::Leader, Role::PetitionOffice], None),
 ];
 
+/// The test locality's published portal information: residents may address its petition office only.
+const TEST_PORTAL: &str = r#"
+office = "临江市信访局"
+address = "临江市江滨路 88 号"
+hours = "工作日 8:30–17:30"
+offices = ["349900-XF"]
+[[channels]]
+name = "来信"
+detail = "临江市江滨路 88 号 临江市信访局"
+"#;
+
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let dir = fresh_dir("app");
     let url = match backend {
@@ -146,6 +157,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         Backend::Postgres => Some(fresh_pg_url("app").await?),
     };
     let loc = Location::new(&dir, url);
+    std::fs::write(dir.join("portal.toml"), TEST_PORTAL).expect("portal.toml");
     let clock = Arc::new(ManualClock::new(t0()));
     let svc = build(&loc, clock.clone()).await.expect("service builds");
     let mut units = HashMap::new();

@@ -83,6 +83,54 @@ async fn tampering_is_caught_on_postgres() {
     tampering_is_caught(Backend::Postgres).await;
 }
 
+/// A case registered with two files (one PDF, one JPEG); returns its code.
+async fn with_attachments(app: &TestApp) -> String {
+    let (_, clerk) = app.svc.login("clerk", crate::helpers::PASSWORD, None).await.unwrap();
+    let mut fields = serde_json::Map::new();
+    for (k, v) in [("channel", "letter"), ("matter_type", "claim"), ("title", "附件案件"), ("content", "见附件")]
+    {
+        fields.insert(k.into(), v.into());
+    }
+    let upload =
+        |name: &str, bytes: &[u8]| taizhang_service::cases::Upload { name: name.into(), bytes: bytes.to_vec() };
+    let req = taizhang_service::cases::IntakeRequest {
+        kind: "petition".into(),
+        fields,
+        petitioner: None,
+        client_request_id: None,
+        unit_id: None,
+        attachments: vec![upload("来信.pdf", b"%PDF-1.4 letter"), upload("现场.jpg", b"\xFF\xD8\xFF\xE0 photo")],
+    };
+    app.svc.register(taizhang_service::cases::Actor::Staff(&clerk), req).await.unwrap().case.code
+}
+
+async fn attachment_tampering_is_caught(backend: Backend) {
+    let attacks = [
+        (
+            "swap two files' contents",
+            "UPDATE attachments SET content = (SELECT content FROM attachments WHERE id = 2) WHERE id = 1",
+        ),
+        ("delete a file", "DELETE FROM attachments WHERE id = 2"),
+        ("rename a file", "UPDATE attachments SET name = '无关.pdf' WHERE id = 1"),
+        ("replace a file's digest", "UPDATE attachments SET sm3 = 'x' WHERE id = 2"),
+    ];
+    for (what, sql) in attacks {
+        let Some(app) = spawn(backend).await else { return };
+        let code = with_attachments(&app).await;
+        let (ok, text) = verify(&app);
+        assert!(ok, "intact files verify before '{what}': {text}");
+        exec(&app, sql).await;
+        let (ok, text) = verify(&app);
+        assert!(!ok && text.contains(&code) && text.contains("附件"), "'{what}' is caught and named: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_tampering_is_caught_on_both_backends() {
+    attachment_tampering_is_caught(Backend::Sqlite).await;
+    attachment_tampering_is_caught(Backend::Postgres).await;
+}
+
 #[test]
 fn deadline_cli_prints_the_due_date_first() {
     let run = |args: &[&str]| {

@@ -6,5 +6,6 @@ mod deployment;
 mod helpers;
 mod ledger;
 mod petition_api;
+mod portal_pages;
 mod store_conformance;
 mod workspace_pages;

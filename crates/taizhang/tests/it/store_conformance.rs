@@ -65,7 +65,7 @@ fn request(case_id: Option<i64>, expected: Option<i64>, rid: Option<&str>, fail:
             event.hash = event.compute_hash();
             let mut case = row(&slot, "直接写入");
             case.client_request_id = None;
-            Ok(Built { event, case, parties: vec![] })
+            Ok(Built { event, case, parties: vec![], attachments: vec![] })
         }),
     }
 }
