@@ -44,6 +44,8 @@ pub fn routes() -> Router<AppState> {
             "/static/app.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/app.css")) }),
         )
+        // No icon: answering 204 keeps browsers from logging a missing file on every page.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/static/app.js",
             get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/app.js")) }),

@@ -65,7 +65,7 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"}, "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]
         }}}});
@@ -107,6 +107,34 @@ impl Driver {
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
     }
 
+    async fn script(&self, js: &str) -> Value {
+        self.cmd(reqwest::Method::POST, "/execute/sync", json!({"script": js, "args": []})).await
+    }
+
+    /// Fails on any JavaScript error the browser logged since the last call. HTTP error statuses of pages
+    /// (a refused form answers 400) are logged too, as "Failed to load resource"; those are expected.
+    async fn assert_no_js_errors(&self, context: &str) {
+        let r: Value = self
+            .http
+            .post(format!("{}/se/log", self.base))
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let errors: Vec<String> = r["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or("").to_string())
+            .filter(|m| !m.contains("Failed to load resource"))
+            .collect();
+        assert!(errors.is_empty(), "JavaScript errors {context}: {errors:?}");
+    }
+
     async fn source(&self) -> String {
         self.cmd(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap_or("").to_string()
     }
@@ -146,6 +174,7 @@ impl Driver {
         self.click(&format!("{form} button")).await;
         let page = self.wait_for(then).await;
         assert!(!page.contains("role=\"alert\""), "{action} refused: {page}");
+        self.assert_no_js_errors(action).await;
     }
 }
 
@@ -215,5 +244,96 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     .await;
     let page = b.source().await;
     assert!(page.contains("已复查") && page.contains("信访事项复查意见书"), "{page}");
+
+    // The review opinion prints to one A4 page.
+    b.click("a[href*='/documents/'][href$='/review_opinion']").await;
+    b.wait_for("复查意见书").await;
+    let pdf = b.cmd(reqwest::Method::POST, "/print", json!({"page": {"width": 21.0, "height": 29.7}})).await;
+    let pdf = base64_decode(pdf.as_str().unwrap());
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    let text = String::from_utf8_lossy(&pdf);
+    assert_eq!(
+        text.matches("/Type /Page\n").count()
+            + text.matches("/Type /Page ").count()
+            + text.matches("/Type /Page>").count(),
+        1,
+        "one page"
+    );
+    let media = text.split("/MediaBox [").nth(1).and_then(|m| m.split(']').next()).unwrap_or("").to_string();
+    let size: Vec<f64> = media.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    assert!(size.len() == 4 && (size[2] - 595.3).abs() < 1.0 && (size[3] - 841.9).abs() < 1.0, "A4 media box: {media}");
+    b.assert_no_js_errors("printing").await;
+
+    // A resident on a phone-sized screen submits a petition online with a photo.
+    b.cmd(reqwest::Method::DELETE, "/cookie", Value::Null).await;
+    b.cmd(reqwest::Method::POST, "/window/rect", json!({"width": 390, "height": 844})).await;
+    b.go(&app.url("/portal")).await;
+    b.wait_for("办理情况公开").await;
+    let fits = b.script("return document.documentElement.scrollWidth <= window.innerWidth;").await;
+    assert_eq!(fits, json!(true), "the portal fits a phone screen without sideways scrolling");
+    b.click("a[href='/portal/submit']").await;
+    let form = b.wait_for("网上提交信访事项").await;
+    let fits = b.script("return document.documentElement.scrollWidth <= window.innerWidth;").await;
+    assert_eq!(fits, json!(true), "the submission form fits a phone screen");
+    let dir = app.loc.data_dir.join("uploads-for-browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Too big: app.js says so at once, before anything is uploaded, and clears the choice.
+    let big = dir.join("太大的照片.jpg");
+    std::fs::write(&big, vec![0xFFu8; 11 * 1024 * 1024]).unwrap();
+    b.fill("#files", big.to_str().unwrap()).await;
+    b.wait_for("超过 10 MB").await;
+    let chosen = b.script("return document.querySelector('#files').files.length;").await;
+    assert_eq!(chosen, json!(0), "the oversized file is not kept in the form");
+    let photo = dir.join("楼道.png");
+    std::fs::write(&photo, b"\x89PNG\r\n\x1a\n-not-a-real-image-but-a-png-signature").unwrap();
+    b.click(&format!("#unit_id option[value='{}']", app.units["xfj"])).await;
+    b.fill("#title", "楼道灯仍未修好").await;
+    b.fill("#content", "復查後仍未修好，請再督促。😟").await;
+    b.fill("#name", "赵敏").await;
+    b.fill("#phone", "13700001111").await;
+    b.fill("#files", photo.to_str().unwrap()).await;
+    let question = form.split("<label for=\"answer\">").nth(1).unwrap().split("等于多少？").next().unwrap().to_string();
+    b.fill("#answer", &solve(&question).to_string()).await;
+    b.click("form[action='/portal/submit'] button").await;
+    let receipt = b.wait_for("提交成功").await;
+    assert!(receipt.contains("已收到附件：楼道.png") && receipt.contains("receipt-password"), "{receipt}");
+    b.assert_no_js_errors("on the portal").await;
     assert!(app.svc.verify().await.unwrap().ok);
+}
+
+/// The sum the portal asks, read as a person reads it: "七加五", "十三减四".
+fn solve(q: &str) -> u32 {
+    let digit = |c: char| "零一二三四五六七八九".chars().position(|d| d == c).unwrap() as u32;
+    let num = |s: &str| -> u32 {
+        let c: Vec<char> = s.chars().collect();
+        match c.as_slice() {
+            ['十'] => 10,
+            ['十', d] => 10 + digit(*d),
+            [d] => digit(*d),
+            _ => panic!("unexpected numeral {s}"),
+        }
+    };
+    match q.split_once('加') {
+        Some((a, b)) => num(a) + num(b),
+        None => q.split_once('减').map(|(a, b)| num(a) - num(b)).unwrap(),
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).map(val).collect();
+    bytes
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().enumerate().fold(0u32, |n, (i, v)| n | (u32::from(*v) << (18 - 6 * i)));
+            let out = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            out.into_iter().take(c.len().saturating_sub(1))
+        })
+        .collect()
 }
