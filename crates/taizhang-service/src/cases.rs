@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use taizhang_domain::access::{CaseAccessFacts, Role, in_scope, in_subtree, is_accused};
 use taizhang_domain::attachment::{self, AttachmentRef};
+use taizhang_domain::classify::Classifier;
 use taizhang_domain::deadline::{ClockStatus, china_tz};
 use taizhang_domain::ledger::{CaseEvent, sm3_hex};
 use taizhang_domain::mask;
@@ -262,9 +263,9 @@ pub struct ListQuery {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CasePage {
     pub items: Vec<CaseSummary>,
-    /// Matches, counted up to 10,000; see `total_capped`.
+    /// Matches, counted up to `taizhang_store::COUNT_CAP` (1,000); see `total_capped`.
     pub total: i64,
-    /// True when there are more matches than `total` says (shown as "10000+").
+    /// True when there are more matches than `total` says (shown as "1000+").
     pub total_capped: bool,
     pub page: i64,
     pub per_page: i64,
@@ -724,6 +725,22 @@ impl Service {
     }
 
     /// The clerk's check before saving: open cases of the same petitioner (same phone or ID number).
+    /// A category model learned from the unit's own history: the newest `limit` categorised cases of `kind`
+    /// (their title, content, facts and reasons → their category).
+    pub async fn train_categories(&self, kind: &str, limit: i64) -> DomainResult<Classifier> {
+        let rows = self.store.latest_categorised(kind, limit).await.map_err(se)?;
+        let mut examples: Vec<(String, String)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state = parse_state(&row)?;
+            let text: Vec<&str> = ["title", "content", "facts_reasons"]
+                .iter()
+                .filter_map(|k| state.fields.get(*k).and_then(|v| v.as_str()))
+                .collect();
+            examples.push((text.join("。"), row.category.unwrap_or_default()));
+        }
+        Ok(Classifier::train(examples.iter().map(|(t, c)| (t.as_str(), c.as_str()))))
+    }
+
     pub async fn possible_duplicates(
         &self,
         p: &Principal,

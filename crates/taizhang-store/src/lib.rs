@@ -107,6 +107,8 @@ pub trait Store: Send + Sync {
     // ---- verification
     async fn events_page(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<CaseEvent>>;
     async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>>;
+    /// The newest cases of a kind that have a category (training category suggestions).
+    async fn latest_categorised(&self, kind: &str, limit: i64) -> StoreResult<Vec<CaseRow>>;
     /// Cases of a kind registered at or after `since`, by id after `after_id` (statistics, page by page).
     async fn cases_created_since(
         &self,

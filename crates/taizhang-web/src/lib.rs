@@ -29,6 +29,7 @@ pub struct AppState {
     pub challenges: Arc<challenge::Challenges>,
     pub stash: Arc<upload::Stash>,
     pub statistics: Arc<portal::StatisticsCache>,
+    pub suggester: Arc<pages::Suggester>,
 }
 
 pub fn router(svc: Service) -> Router {
@@ -38,6 +39,7 @@ pub fn router(svc: Service) -> Router {
         challenges: Default::default(),
         stash: Default::default(),
         statistics: Default::default(),
+        suggester: Default::default(),
     })
 }
 

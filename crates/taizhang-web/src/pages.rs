@@ -9,12 +9,13 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use taizhang_domain::classify::Classifier;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
 use taizhang_domain::{DomainError, ErrorCode};
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/password", get(password_form).post(change_password))
         .route("/work", get(work))
+        .route("/register/assist", post(register_assist))
         .route("/register", get(register_form).post(register).layer(DefaultBodyLimit::max(UPLOAD_BODY_BYTES)))
         .route("/cases", get(case_list))
         .route("/cases/export.xlsx", get(case_export))
@@ -46,6 +48,13 @@ pub fn routes() -> Router<AppState> {
         )
         // No icon: answering 204 keeps browsers from logging a missing file on every page.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/static/vendor/htmx.min.js",
+            get(|| async {
+                let js = include_str!("../static/vendor/htmx.min.js");
+                ([(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=86400")], js)
+            }),
+        )
         .route(
             "/static/app.js",
             get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/app.js")) }),
@@ -669,6 +678,66 @@ fn register_page(
         kept_files: vec![],
         accept: taizhang_domain::attachment::ACCEPT,
     }
+}
+
+/// The category model, learned from the newest categorised cases and relearned at most hourly.
+#[derive(Default)]
+pub struct Suggester(std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Classifier>)>>);
+
+/// Cases the model learns from: enough for every category, small enough to learn in well under a second.
+const SUGGEST_TRAINING_CASES: i64 = 5_000;
+
+impl Suggester {
+    async fn model(&self, s: &AppState) -> Option<std::sync::Arc<Classifier>> {
+        if let Some((at, m)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < std::time::Duration::from_secs(3600)
+        {
+            return Some(m.clone());
+        }
+        let model = std::sync::Arc::new(s.svc.train_categories("petition", SUGGEST_TRAINING_CASES).await.ok()?);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), model.clone()));
+        Some(model)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "register_assist.html")]
+struct AssistFragment {
+    /// (category, percent)
+    suggestions: Vec<(String, u32)>,
+    duplicates: Vec<CaseSummary>,
+}
+
+/// While the clerk types (htmx, no full reload): the likely categories for the text so far, and open cases of
+/// the same petitioner. Without JavaScript the same duplicate check happens when the form is submitted.
+async fn register_assist(State(s): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let data = read_form(req).await;
+    if let Err(e) = check_csrf(&p, &data.pairs) {
+        return refusal(e, Some(me(&p)));
+    }
+    let form = RegisterForm::from_pairs(&data.pairs);
+    let text = format!("{}。{}。{}", form.title, form.content, form.facts_reasons);
+    let suggestions = match s.suggester.model(&s).await {
+        Some(m) => m
+            .rank(&text)
+            .into_iter()
+            .take(3)
+            .filter(|(_, p)| *p >= 0.15)
+            .map(|(c, p)| (c, (p * 100.0).round() as u32))
+            .collect(),
+        None => vec![],
+    };
+    let duplicates = match form.party() {
+        Some(party) if party.phone.is_some() || party.id_number.is_some() => {
+            s.svc.possible_duplicates(&p, "petition", &party).await.unwrap_or_default()
+        }
+        _ => vec![],
+    };
+    AssistFragment { suggestions, duplicates }.into_response()
 }
 
 /// A fresh id per rendered form: submitting the same form twice registers once.

@@ -27,6 +27,13 @@
       }
     });
   });
+  // A suggestion chip fills its target field (the chips arrive by htmx, hence the delegated listener).
+  document.addEventListener("click", function (ev) {
+    var chip = ev.target.closest ? ev.target.closest("[data-fill]") : null;
+    if (!chip) { return; }
+    var target = document.querySelector(chip.getAttribute("data-fill"));
+    if (target) { target.value = chip.getAttribute("data-value"); }
+  });
   document.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function () {
       form.querySelectorAll('button[type="submit"]').forEach(function (b) {

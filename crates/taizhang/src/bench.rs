@@ -4,6 +4,8 @@
 //! 2. Durable case intake through the real HTTP API (login, then concurrent `POST /api/v1/cases`).
 //! 3. A filtered, sorted case-list query over a large SQLite database (default 1 M cases), loaded through the
 //!    service in batches so every case has its event, chain link and projection.
+//! 4. The staff and portal pages rendered by the real HTTP server over that database, timed from request to
+//!    last byte on loopback (an upper bound of the server-side time).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -302,5 +304,78 @@ async fn list_bench(args: &BenchArgs) -> DomainResult<()> {
             ms(percentile(&lat, 0.99))
         );
     }
+    pages_bench(svc, args.list_cases).await
+}
+
+/// 4. Pages through the real server over the loaded database, as the bench clerk (city-level scope).
+async fn pages_bench(svc: Service, n_cases: usize) -> DomainResult<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+    let base = format!("http://{}", listener.local_addr().map_err(io)?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(taizhang_web::serve(listener, svc.clone(), async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(io)?;
+    let r = client
+        .post(format!("{base}/login"))
+        .form(&[("username", "bench"), ("password", "Bench-2026-pass")])
+        .send()
+        .await
+        .map_err(io)?;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| io("login failed"))?
+        .to_string();
+    let middle = (n_cases / 2).max(1);
+    let pages = [
+        ("/work (my work queue)", "/work".to_string()),
+        ("/cases (list, first page)", "/cases".to_string()),
+        (
+            "/cases filtered (category, state)",
+            "/cases?category=%E5%9F%8E%E4%B9%A1%E5%BB%BA%E8%AE%BE&state=registered".to_string(),
+        ),
+        ("/cases page 200", "/cases?page=200".to_string()),
+        ("/cases/{id} (case page)", format!("/cases/{middle}")),
+        ("/cases/{id}/documents/1/receipt", format!("/cases/{middle}/documents/{middle}/receipt")),
+        ("/register (form)", "/register".to_string()),
+        ("/portal/submit (form)", "/portal/submit".to_string()),
+    ];
+    for (name, path) in pages {
+        let mut lat = vec![];
+        let mut status = 0;
+        let mut bytes = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            let r = client.get(format!("{base}{path}")).header("cookie", &cookie).send().await.map_err(io)?;
+            status = r.status().as_u16();
+            bytes = r.bytes().await.map_err(io)?.len();
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        println!(
+            "page [{name}] over {n_cases} cases: HTTP {status}, {bytes} bytes; p50 {}, p99 {} (30 runs)",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
+    }
+    // The portal home computes this year's statistics from every case's state: once, then cached 10 minutes.
+    let t = Instant::now();
+    let r = client.get(format!("{base}/portal")).send().await.map_err(io)?;
+    let status = r.status().as_u16();
+    r.bytes().await.map_err(io)?;
+    println!("page [/portal, statistics not cached] over {n_cases} cases: HTTP {status}; {}", ms(t.elapsed()));
+    let mut lat = vec![];
+    for _ in 0..30 {
+        let t = Instant::now();
+        client.get(format!("{base}/portal")).send().await.map_err(io)?.bytes().await.map_err(io)?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!("page [/portal, cached] p50 {}, p99 {} (30 runs)", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+    let _ = tx.send(());
+    let _ = server.await;
     Ok(())
 }

@@ -183,14 +183,38 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     let Some(b) = Driver::start().await else { return };
     let app = spawn(Backend::Sqlite).await.unwrap();
 
-    // The clerk registers a visit and gets the receipt.
+    // The clerk registers a visit and gets the receipt; while she types, htmx brings a category suggestion
+    // learned from the unit's earlier cases, which one click fills in.
+    let token = app.token("clerk").await;
+    app.register(&token, "claim", json!({"title": "楼道灯坏了", "content": "楼道照明损坏，请求维修。"})).await;
+    app.register(
+        &token,
+        "claim",
+        json!({"category": "劳动和社会保障", "title": "拖欠工资", "content": "工资拖欠三月"}),
+    )
+    .await;
     b.sign_in(&app, "clerk").await;
     b.go(&app.url("/register")).await;
     b.fill("#title", "楼道照明损坏多月无人修").await;
     b.fill("#content", "3 号楼楼道灯坏了三个月，老人夜里摔倒，请求尽快维修。").await;
+    b.wait_for("建议分类").await;
+    // Each field typed into sends its own (debounced) request; click once the last answer has been swapped in.
+    let mut quiet = 0;
+    for _ in 0..50 {
+        let busy = b.script("return document.querySelectorAll('.htmx-request').length > 0;").await;
+        quiet = if busy == json!(false) { quiet + 1 } else { 0 };
+        if quiet == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.click("#assist button[data-value='城乡建设']").await;
+    let category = b.script("return document.querySelector('#category').value;").await;
+    assert_eq!(category, json!("城乡建设"), "the suggestion fills the category");
+    b.assert_no_js_errors("on the registration form").await;
     b.fill("#name", "赵敏").await;
     b.fill("#phone", "13700001111").await;
-    b.click("form[action='/register'] button").await;
+    b.click("form[action='/register'] button[type='submit']").await;
     let receipt = b.wait_for("信访事项回执").await;
     assert!(receipt.contains("信访事项回执"), "{receipt}");
     let code = receipt.split("查询码：<strong>").nth(1).unwrap().split('<').next().unwrap().to_string();

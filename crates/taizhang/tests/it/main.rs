@@ -2,6 +2,7 @@
 
 mod browser;
 mod calendar_oracle;
+mod classify_oracle;
 mod deployment;
 mod helpers;
 mod ledger;

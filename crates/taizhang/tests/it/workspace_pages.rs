@@ -394,3 +394,40 @@ async fn every_route_answers_every_role_with_its_due_or_a_refusal() {
     }
     assert!(wrong.is_empty(), "unexpected answers: {wrong:#?}");
 }
+
+#[tokio::test]
+async fn registration_suggests_the_category_and_warns_of_a_duplicate_while_typing() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk_token = app.token("clerk").await;
+    // The unit's history: housing matters about lifts, labour matters about wages.
+    for _ in 0..3 {
+        app.register(&clerk_token, "claim", json!({})).await;
+    }
+    for title in ["工地拖欠农民工工资", "公司拖欠工资不发"] {
+        app.register(
+            &clerk_token,
+            "claim",
+            json!({"category": "劳动和社会保障", "title": title, "content": "老板拖欠工资三个月，请求劳动监察介入。"}),
+        )
+        .await;
+    }
+    let clerk = sign_in(&app, "clerk").await;
+    let (_, form) = clerk.get(&app, "/register").await;
+    assert!(form.contains("hx-post=\"/register/assist\"") && form.contains("/static/vendor/htmx.min.js"));
+    let csrf = hidden(&form, "csrf");
+    let (s, fragment, _) =
+        clerk.post(&app, "/register/assist", &[("csrf", &csrf), ("content", "包工头拖欠我们的工资")]).await;
+    assert_eq!(s, 200);
+    assert!(fragment.contains("data-value=\"劳动和社会保障\""), "{fragment}");
+    assert!(!fragment.contains("<html"), "a fragment, not a page");
+    let (_, fragment, _) = clerk.post(&app, "/register/assist", &[("csrf", &csrf), ("title", "电梯又坏了")]).await;
+    let first = fragment.split("data-value=\"").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(first, "城乡建设", "{fragment}");
+    // The same phone as an open case: the warning appears before saving.
+    let (_, fragment, _) =
+        clerk.post(&app, "/register/assist", &[("csrf", &csrf), ("name", "王五"), ("phone", "13812341234")]).await;
+    assert!(fragment.contains("可能是重复件"), "{fragment}");
+    // Without the CSRF token: refused.
+    let (s, _, _) = clerk.post(&app, "/register/assist", &[("content", "电梯")]).await;
+    assert_eq!(s, 403);
+}
