@@ -33,11 +33,13 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/sqlite/0001_core.sql")),
     ("0002_workflow_versions", include_str!("../migrations/sqlite/0002_workflow_versions.sql")),
     ("0003_attachments", include_str!("../migrations/sqlite/0003_attachments.sql")),
+    ("0004_category_due_index", include_str!("../migrations/sqlite/0004_category_due_index.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
     ("0002_workflow_versions", include_str!("../migrations/postgres/0002_workflow_versions.sql")),
     ("0003_attachments", include_str!("../migrations/postgres/0003_attachments.sql")),
+    ("0004_category_due_index", include_str!("../migrations/postgres/0004_category_due_index.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a

@@ -361,12 +361,15 @@ async fn pages_bench(svc: Service, n_cases: usize) -> DomainResult<()> {
             ms(percentile(&lat, 0.99))
         );
     }
-    // The portal home computes this year's statistics from every case's state: once, then cached 10 minutes.
+    // The portal's published statistics walk the year's cases; the server computes them in the background.
     let t = Instant::now();
-    let r = client.get(format!("{base}/portal")).send().await.map_err(io)?;
-    let status = r.status().as_u16();
-    r.bytes().await.map_err(io)?;
-    println!("page [/portal, statistics not cached] over {n_cases} cases: HTTP {status}; {}", ms(t.elapsed()));
+    let st = svc.public_statistics("petition").await?;
+    println!(
+        "portal statistics over {n_cases} cases ({} received this year): computed in {}",
+        st.received,
+        ms(t.elapsed())
+    );
+    client.get(format!("{base}/portal")).send().await.map_err(io)?.bytes().await.map_err(io)?;
     let mut lat = vec![];
     for _ in 0..30 {
         let t = Instant::now();
@@ -374,7 +377,7 @@ async fn pages_bench(svc: Service, n_cases: usize) -> DomainResult<()> {
         lat.push(t.elapsed());
     }
     lat.sort();
-    println!("page [/portal, cached] p50 {}, p99 {} (30 runs)", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+    println!("page [/portal] p50 {}, p99 {} (30 runs)", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
     let _ = tx.send(());
     let _ = server.await;
     Ok(())

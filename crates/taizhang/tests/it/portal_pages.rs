@@ -69,7 +69,15 @@ async fn submit(app: &TestApp, fields: &[(&str, String)], files: &[(&str, &[u8])
 
 async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
     let resident = reqwest::Client::new();
-    let home = resident.get(app.url("/portal")).send().await.unwrap().text().await.unwrap();
+    // The figures are computed in the background after the first visit.
+    let mut home = String::new();
+    for _ in 0..50 {
+        home = resident.get(app.url("/portal")).send().await.unwrap().text().await.unwrap();
+        if home.contains("办理情况公开") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     for expected in ["临江市信访局", "临江市江滨路 88 号", "工作日 8:30–17:30", "来信", "办理情况公开", "受理信访事项"]
     {
         assert!(home.contains(expected), "the portal publishes {expected}: {home}");
@@ -213,6 +221,16 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
 
     let report = app.svc.verify().await.unwrap();
     assert!(report.ok, "{:?}", report.problems);
+
+    // The published figures count this case: received; its routing limit neither met nor missed while it
+    // runs, missed once its 15 days are over.
+    let st = app.svc.public_statistics("petition").await.unwrap();
+    assert_eq!((st.received, st.limits_due, st.limits_met, st.rated), (1, 0, 0, 0), "{st:?}");
+    app.advance_days(20);
+    let st = app.svc.public_statistics("petition").await.unwrap();
+    assert_eq!((st.received, st.limits_due, st.limits_met), (1, 1, 0), "{st:?}");
+    assert_eq!(st.on_time_percent(), Some(0.0));
+    assert_eq!(st.satisfaction_percent(), None, "no rating, no rate");
 }
 
 both_backends!(online_submission, resident_submits_online_and_staff_read_the_files);
