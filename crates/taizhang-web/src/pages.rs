@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/export.xlsx", get(case_export))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act/{action}", post(act))
+        .route("/cases/{id}/reveal", post(case_reveal))
         .route("/cases/{id}/documents/{seq}/{doc}", get(document_page))
         .route("/cases/{id}/attachments/{att}", get(attachment_download))
         .route(
@@ -183,6 +184,8 @@ struct CasePage {
     forms: Vec<ActionForm>,
     csrf: String,
     error: Option<String>,
+    /// Parties shown masked (offer the audited reveal).
+    masked: bool,
 }
 
 /// A page-level refusal: the signed-out go to the login page, a required password change to its form,
@@ -415,10 +418,24 @@ pub(crate) fn action_forms(
 }
 
 async fn render_case(s: &AppState, p: &Principal, id: i64, failed: Option<Failed<'_>>) -> Response {
-    let case = match s.svc.case_view(p, id).await {
+    render_case_with(s, p, id, failed, None).await
+}
+
+/// The case page; with `revealed`, the parties in full (already audited by the caller's reveal).
+async fn render_case_with(
+    s: &AppState,
+    p: &Principal,
+    id: i64,
+    failed: Option<Failed<'_>>,
+    revealed: Option<Vec<taizhang_service::cases::PartyView>>,
+) -> Response {
+    let mut case = match s.svc.case_view(p, id).await {
         Ok(c) => c,
         Err(e) => return refusal(e, Some(me(p))),
     };
+    if let Some(parties) = revealed {
+        case.parties = parties;
+    }
     let def = s.svc.workflows.get(&case.kind).ok();
     let units: BTreeMap<i64, String> = match s.svc.store.units().await {
         Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
@@ -458,7 +475,8 @@ async fn render_case(s: &AppState, p: &Principal, id: i64, failed: Option<Failed
         .collect();
     let (forms, error) = action_forms(&case.available_actions, &units, failed);
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let page = CasePage { me: Some(me(p)), csrf: p.csrf_token.clone(), case, clocks, events, forms, error };
+    let masked = case.parties.iter().any(|x| x.masked);
+    let page = CasePage { me: Some(me(p)), csrf: p.csrf_token.clone(), case, clocks, events, forms, error, masked };
     (status, page).into_response()
 }
 
@@ -467,6 +485,35 @@ fn parse_id(id: &str) -> Result<i64, DomainError> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, format!("编号应为正整数：{id}")))
+}
+
+/// Shows the parties' full personal data once, on this page only; the reveal is audited (`pii_reveal`).
+async fn case_reveal(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Source(src): Source,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&p, &form) {
+        return refusal(e, Some(me(&p)));
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    match s.svc.reveal_parties(&p, id, src.as_deref()).await {
+        Ok(parties) => {
+            let mut r = render_case_with(&s, &p, id, None, Some(parties)).await;
+            r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => refusal(e, Some(me(&p))),
+    }
 }
 
 async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -611,7 +658,7 @@ impl RegisterForm {
             let n: i64 = self
                 .representatives
                 .parse()
-                .map_err(|_| DomainError::new(ErrorCode::InvalidInput, "代表人数应为整数"))?;
+                .map_err(|_| DomainError::new(ErrorCode::InvalidInput, "代表人数应为整数").at("representatives"))?;
             m.insert("representatives".into(), Value::from(n));
         }
         Ok(m)
@@ -627,7 +674,7 @@ struct RegisterPage {
     channels: Vec<(String, String)>,
     matter_types: Vec<(String, String)>,
     form: RegisterForm,
-    error: Option<String>,
+    error: Option<DomainError>,
     duplicates: Vec<CaseSummary>,
     /// Files received with an earlier try of this form, kept for it.
     kept_files: Vec<String>,
@@ -662,7 +709,7 @@ fn register_page(
     p: &Principal,
     form: RegisterForm,
     request_id: String,
-    error: Option<String>,
+    error: Option<DomainError>,
     duplicates: Vec<CaseSummary>,
 ) -> RegisterPage {
     let def = s.svc.workflows.get("petition").ok();
@@ -740,6 +787,13 @@ async fn register_assist(State(s): State<AppState>, headers: HeaderMap, req: Req
     AssistFragment { suggestions, duplicates }.into_response()
 }
 
+impl RegisterPage {
+    /// The refusal's message when it is about `field` (shown next to that input).
+    fn err(&self, field: &str) -> Option<&str> {
+        self.error.as_ref().filter(|e| e.field.as_deref() == Some(field)).map(|e| e.message.as_str())
+    }
+}
+
 /// A fresh id per rendered form: submitting the same form twice registers once.
 fn new_request_id(p: &Principal) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -775,7 +829,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -
     // Files that came with an earlier try of this same form are still here.
     let (files, refused_file) = crate::upload::screen(s.stash.merge(&request_id, files));
     let problem = problem.or(refused_file);
-    let back = |form: RegisterForm, error: Option<String>, dups: Vec<CaseSummary>, files: Vec<Upload>| {
+    let back = |form: RegisterForm, error: Option<DomainError>, dups: Vec<CaseSummary>, files: Vec<Upload>| {
         let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
         let mut page = register_page(&s, &p, form, request_id.clone(), error, dups);
         page.kept_files = files.iter().map(|f| f.name.clone()).collect();
@@ -787,18 +841,18 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -
         r
     };
     if let Some(e) = &problem {
-        return back(form, Some(e.message.clone()), vec![], files);
+        return back(form, Some(e.clone()), vec![], files);
     }
     let fields = match form.fields() {
         Ok(f) => f,
-        Err(e) => return back(form, Some(e.message), vec![], files),
+        Err(e) => return back(form, Some(e), vec![], files),
     };
     let party = form.party();
     if !confirmed && let Some(party) = &party {
         match s.svc.possible_duplicates(&p, "petition", party).await {
             Ok(d) if !d.is_empty() => return back(form, None, d, files),
             Ok(_) => {}
-            Err(e) => return back(form, Some(e.message), vec![], files),
+            Err(e) => return back(form, Some(e), vec![], files),
         }
     }
     let req = IntakeRequest {
@@ -811,7 +865,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -
     };
     let result = match s.svc.register(Actor::Staff(&p), req).await {
         Ok(r) => r,
-        Err(e) => return back(form, Some(e.message), vec![], files),
+        Err(e) => return back(form, Some(e), vec![], files),
     };
     let case = result.case;
     let def = s.svc.workflows.get(&case.kind).ok();

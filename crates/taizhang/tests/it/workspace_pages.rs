@@ -153,6 +153,15 @@ async fn clerk_registers_a_visit_and_gets_a_printable_receipt() {
     let (s, html, _) = clerk.post(&app, "/register", &bad).await;
     assert_eq!(s, 400);
     assert!(html.contains("事由") && html.contains("临江市东城区人民路8号"), "input kept: {html}");
+    let title_error = html.split("<label for=\"title\">").nth(1).unwrap().split("<input").next().unwrap();
+    assert!(title_error.contains("class=\"field-error\"") && title_error.contains("事由"), "next to the field: {html}");
+    let mut bad_phone = visit.to_vec();
+    bad_phone.retain(|(k, _)| *k != "phone");
+    bad_phone.push(("phone", "电话号码"));
+    let (s, html, _) = clerk.post(&app, "/register", &bad_phone).await;
+    assert_eq!(s, 400);
+    let phone_error = html.split("<label for=\"phone\">").nth(1).unwrap().split("<input").next().unwrap();
+    assert!(phone_error.contains("联系电话只能包含数字"), "{html}");
 
     let (s, receipt, _) = clerk.post(&app, "/register", &visit).await;
     assert_eq!(s, 200, "{receipt}");
@@ -450,4 +459,33 @@ async fn registration_suggests_the_category_and_warns_of_a_duplicate_while_typin
     // Without the CSRF token: refused.
     let (s, _, _) = clerk.post(&app, "/register/assist", &[("content", "电梯")]).await;
     assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn personal_data_is_revealed_on_the_page_only_on_request_and_audited() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk = app.token("clerk").await;
+    let (id, _, _) = app.register(&clerk, "claim", json!({})).await;
+    let office = sign_in(&app, "office").await;
+    let (_, page) = office.get(&app, &format!("/cases/{id}")).await;
+    assert!(page.contains("王**") && !page.contains("13812341234") && page.contains("查看完整信息"));
+    let csrf = hidden(&page, "csrf");
+    let (s, _, _) = office.post(&app, &format!("/cases/{id}/reveal"), &[]).await;
+    assert_eq!(s, 403, "no CSRF token, no reveal");
+    let (s, page, _) = office.post(&app, &format!("/cases/{id}/reveal"), &[("csrf", &csrf)]).await;
+    assert_eq!(s, 200);
+    assert!(page.contains("13812341234") && page.contains("本次查看已记入审计日志"), "{page}");
+    let auditor = app.token("auditor").await;
+    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
+    let reveals: Vec<_> =
+        audit.as_array().unwrap().iter().filter(|a| a["event"] == "pii_reveal" && a["result"] == "ok").collect();
+    assert_eq!(reveals.len(), 1, "{audit}");
+    assert_eq!(reveals[0]["object"], format!("case:{id}"));
+    // Someone who cannot see the case learns nothing by asking.
+    let other = sign_in(&app, "xh_staff").await;
+    let (_, other_page) = other.get(&app, "/work").await;
+    let other_csrf = hidden(&other_page, "csrf");
+    let (s, page, _) = other.post(&app, &format!("/cases/{id}/reveal"), &[("csrf", &other_csrf)]).await;
+    assert!(s == 404 || s == 403, "{s}");
+    assert!(!page.contains("13812341234"));
 }
