@@ -26,6 +26,9 @@ pub enum Role {
     Mediator,
     SafetyInspector,
     DutyOfficer,
+    /// 受理派遣员 — the urban-management command centre: accepts grid reports, registers or voids them,
+    /// dispatches them to departments and closes them after on-site verification.
+    Dispatcher,
     /// 系统管理员 (三员): accounts and units.
     SystemAdmin,
     /// 安全管理员 (三员): roles and permissions.
@@ -36,7 +39,7 @@ pub enum Role {
     Resident,
 }
 
-pub const ALL_ROLES: [Role; 13] = [
+pub const ALL_ROLES: [Role; 14] = [
     Role::ReceptionClerk,
     Role::PetitionOffice,
     Role::HandlingStaff,
@@ -46,6 +49,7 @@ pub const ALL_ROLES: [Role; 13] = [
     Role::Mediator,
     Role::SafetyInspector,
     Role::DutyOfficer,
+    Role::Dispatcher,
     Role::SystemAdmin,
     Role::SecurityAdmin,
     Role::AuditAdmin,
@@ -64,6 +68,7 @@ impl Role {
             Role::Mediator => "mediator",
             Role::SafetyInspector => "safety_inspector",
             Role::DutyOfficer => "duty_officer",
+            Role::Dispatcher => "dispatcher",
             Role::SystemAdmin => "system_admin",
             Role::SecurityAdmin => "security_admin",
             Role::AuditAdmin => "audit_admin",
@@ -82,6 +87,7 @@ impl Role {
             Role::Mediator => "调解员",
             Role::SafetyInspector => "安全检查员",
             Role::DutyOfficer => "值班员",
+            Role::Dispatcher => "受理派遣员",
             Role::SystemAdmin => "系统管理员",
             Role::SecurityAdmin => "安全管理员",
             Role::AuditAdmin => "审计管理员",

@@ -38,6 +38,9 @@ pub enum PeriodUnit {
     Hours,
     #[serde(rename = "minutes")]
     Minutes,
+    /// Hours of office time on working days (`OFFICE_HOURS`), as urban-management time limits are set.
+    #[serde(rename = "working_hours")]
+    WorkingHours,
 }
 
 impl PeriodUnit {
@@ -47,6 +50,7 @@ impl PeriodUnit {
             PeriodUnit::WorkingDays => "working",
             PeriodUnit::Hours => "hours",
             PeriodUnit::Minutes => "minutes",
+            PeriodUnit::WorkingHours => "working_hours",
         }
     }
 
@@ -63,10 +67,11 @@ impl FromStr for PeriodUnit {
             "working" => Ok(PeriodUnit::WorkingDays),
             "hours" => Ok(PeriodUnit::Hours),
             "minutes" => Ok(PeriodUnit::Minutes),
+            "working_hours" => Ok(PeriodUnit::WorkingHours),
             _ => Err(DomainError::new(
                 ErrorCode::InvalidInput,
                 format!(
-                    "无法识别的期限单位：“{s}”，应为 calendar（日）、working（工作日）、hours（小时）或 minutes（分钟）"
+                    "无法识别的期限单位：“{s}”，应为 calendar（日）、working（工作日）、hours（小时）、minutes（分钟）或 working_hours（工作时）"
                 ),
             )),
         }
@@ -87,6 +92,7 @@ impl fmt::Display for Period {
             PeriodUnit::WorkingDays => "个工作日",
             PeriodUnit::Hours => "小时",
             PeriodUnit::Minutes => "分钟",
+            PeriodUnit::WorkingHours => "个工作时",
         };
         write!(f, "{} {unit}", self.amount)
     }
@@ -134,6 +140,72 @@ fn clock_due(start: DateTime<Utc>, duration: Duration) -> DomainResult<Due> {
     Ok(Due { due_date: None, due_at, provisional: false })
 }
 
+/// Office hours on working days, local time: 8:30–12:00 and 14:00–17:30 (7 working hours a day), the common
+/// pattern of Chinese government offices [practice]. Not yet configurable per locality.
+pub const OFFICE_HOURS: [((u32, u32), (u32, u32)); 2] = [((8, 30), (12, 0)), ((14, 0), (17, 30))];
+
+/// The office-time windows of one local day (empty on rest days), as UTC instants.
+fn office_windows(
+    cal: &HolidayCalendar,
+    day: NaiveDate,
+    region: Option<&Region>,
+) -> DomainResult<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    if !cal.is_working_day(day, region)? {
+        return Ok(vec![]);
+    }
+    let at = |(h, m): (u32, u32)| -> DomainResult<DateTime<Utc>> {
+        let t = NaiveTime::from_hms_opt(h, m, 0).ok_or_else(too_long)?;
+        Ok(day.and_time(t).checked_sub_signed(Duration::hours(8)).ok_or_else(too_long)?.and_utc())
+    };
+    OFFICE_HOURS.iter().map(|(from, to)| Ok((at(*from)?, at(*to)?))).collect()
+}
+
+/// The instant `minutes` of office time after `start` (a start outside office hours counts from the next
+/// opening). Fails past the holiday table, like working days.
+pub fn add_working_minutes(
+    cal: &HolidayCalendar,
+    start: DateTime<Utc>,
+    minutes: i64,
+    region: Option<&Region>,
+) -> DomainResult<DateTime<Utc>> {
+    let mut left = Duration::minutes(minutes);
+    for day in local_date(start).iter_days() {
+        for (open, close) in office_windows(cal, day, region)? {
+            let from = open.max(start);
+            if from >= close {
+                continue;
+            }
+            if close - from >= left {
+                return Ok(from + left);
+            }
+            left -= close - from;
+        }
+    }
+    Err(too_long())
+}
+
+/// Office time between two instants.
+pub fn working_time_between(
+    cal: &HolidayCalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    region: Option<&Region>,
+) -> DomainResult<Duration> {
+    let mut total = Duration::zero();
+    if to <= from {
+        return Ok(total);
+    }
+    for day in local_date(from).iter_days().take_while(|d| *d <= local_date(to)) {
+        for (open, close) in office_windows(cal, day, region)? {
+            let (a, b) = (open.max(from), close.min(to));
+            if a < b {
+                total += b - a;
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// The due date of a period starting at `start`. For day units only the local date of `start` matters, and
 /// N = 0 means the start date itself (no roll-forward).
 ///
@@ -151,6 +223,9 @@ pub fn compute_due(
     match period.unit {
         PeriodUnit::Hours => clock_due(start, Duration::hours(n.into())),
         PeriodUnit::Minutes => clock_due(start, Duration::minutes(n.into())),
+        PeriodUnit::WorkingHours => {
+            clock_due(add_working_minutes(cal, start, i64::from(n) * 60, region)?, Duration::zero())
+        }
         _ if n == 0 => day_due(start_date, false),
         PeriodUnit::CalendarDays => {
             let target = start_date.checked_add_days(Days::new(n.into())).ok_or_else(too_long)?;
@@ -221,6 +296,15 @@ pub fn compute_due_with_pauses(
             let due = compute_due(cal, start, period, region)?;
             return clock_due(due.due_at, paused);
         }
+        // Office time inside the pauses is given back, as office time.
+        PeriodUnit::WorkingHours => {
+            let mut given_back = 0;
+            for (from, to) in &merged {
+                given_back += working_time_between(cal, *from, *to, region)?.num_minutes();
+            }
+            let minutes = i64::from(period.amount) * 60 + given_back;
+            return clock_due(add_working_minutes(cal, start, minutes, region)?, Duration::zero());
+        }
         PeriodUnit::CalendarDays => (paused.num_seconds() + 86_399) / 86_400,
         PeriodUnit::WorkingDays => {
             // intervals are sorted and disjoint, so touched days come in order; count each day once
@@ -277,6 +361,16 @@ pub fn clock_status(due_at: DateTime<Utc>, warn_before: Duration, now: DateTime<
 /// the due date, falling back to calendar days when the table does not cover them. Overdue is always told in
 /// calendar days (day units) or hours/minutes (clock units).
 pub fn remaining_words_zh(due: &Due, unit: PeriodUnit, now: DateTime<Utc>, cal: &HolidayCalendar) -> String {
+    if unit == PeriodUnit::WorkingHours && now < due.due_at {
+        if let Ok(left) = working_time_between(cal, now, due.due_at, None) {
+            let m = (left.num_seconds() + 59) / 60;
+            return match (m / 60, m % 60) {
+                (h, 0) => format!("还剩 {h} 个工作时"),
+                (0, m) => format!("还剩 {m} 分钟（工作时间）"),
+                (h, m) => format!("还剩 {h} 个工作时 {m} 分钟"),
+            };
+        }
+    }
     let Some(due_date) = due.due_date.filter(|_| unit.is_days()) else {
         return clock_words(due.due_at - now);
     };
@@ -366,6 +460,37 @@ mod tests {
     }
 
     use PeriodUnit::{CalendarDays, Hours, Minutes, WorkingDays};
+
+    #[test]
+    fn working_hours_count_office_time_on_working_days_only() {
+        let wh = PeriodUnit::WorkingHours;
+        // Friday 16:30 + 4 working hours: 1 h on Friday, then Monday 8:30–11:30.
+        assert_eq!(due("2026-11-20T16:30", 4, wh).due_at, at("2026-11-23T11:30"));
+        // Started at lunch: counting begins at 14:00.
+        assert_eq!(due("2026-11-23T12:30", 1, wh).due_at, at("2026-11-23T15:00"));
+        // Started in the evening: the next morning.
+        assert_eq!(due("2026-11-23T20:00", 2, wh).due_at, at("2026-11-24T10:30"));
+        // National Day week: 2026-09-30 (Wed) 17:00 + 2 h → 0.5 h that day, then the first working day 10-08.
+        assert_eq!(due("2026-09-30T17:00", 2, wh).due_at, at("2026-10-08T10:00"));
+        assert_eq!(due("2026-11-23T09:00", 8, wh).due_date, None, "an instant, not a day");
+        // A pause inside office hours gives its office time back; one overnight gives back none.
+        let p = Period { amount: 2, unit: wh };
+        let paused = |from: &str, to: &str| {
+            compute_due_with_pauses(cal(), at("2026-11-23T09:00"), p, &[(at(from), Some(at(to)))], at(to), None)
+                .unwrap()
+                .due_at
+        };
+        assert_eq!(paused("2026-11-23T09:30", "2026-11-23T10:00"), at("2026-11-23T11:30"));
+        assert_eq!(paused("2026-11-23T18:00", "2026-11-24T08:00"), at("2026-11-23T11:00"));
+        assert_eq!(
+            working_time_between(cal(), at("2026-11-20T16:00"), at("2026-11-23T09:00"), None).unwrap(),
+            Duration::minutes(120)
+        );
+        let words = remaining_words_zh(&due("2026-11-23T09:00", 3, wh), wh, at("2026-11-23T11:00"), cal());
+        assert_eq!(words, "还剩 1 个工作时");
+        assert_eq!(Period { amount: 4, unit: wh }.to_string(), "4 个工作时");
+        assert!(compute_due(cal(), at("2026-12-31T17:00"), Period { amount: 8, unit: wh }, None).is_err(), "past the table");
+    }
 
     #[test]
     fn calendar_days_do_not_count_the_start_day() {

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod crypto;
 pub mod deadline;
 pub mod error;
+pub mod indicators;
 pub mod ledger;
 pub mod mask;
 pub mod region;
