@@ -361,15 +361,16 @@ pub fn clock_status(due_at: DateTime<Utc>, warn_before: Duration, now: DateTime<
 /// the due date, falling back to calendar days when the table does not cover them. Overdue is always told in
 /// calendar days (day units) or hours/minutes (clock units).
 pub fn remaining_words_zh(due: &Due, unit: PeriodUnit, now: DateTime<Utc>, cal: &HolidayCalendar) -> String {
-    if unit == PeriodUnit::WorkingHours && now < due.due_at {
-        if let Ok(left) = working_time_between(cal, now, due.due_at, None) {
-            let m = (left.num_seconds() + 59) / 60;
-            return match (m / 60, m % 60) {
-                (h, 0) => format!("还剩 {h} 个工作时"),
-                (0, m) => format!("还剩 {m} 分钟（工作时间）"),
-                (h, m) => format!("还剩 {h} 个工作时 {m} 分钟"),
-            };
-        }
+    if unit == PeriodUnit::WorkingHours
+        && now < due.due_at
+        && let Ok(left) = working_time_between(cal, now, due.due_at, None)
+    {
+        let m = (left.num_seconds() + 59) / 60;
+        return match (m / 60, m % 60) {
+            (h, 0) => format!("还剩 {h} 个工作时"),
+            (0, m) => format!("还剩 {m} 分钟（工作时间）"),
+            (h, m) => format!("还剩 {h} 个工作时 {m} 分钟"),
+        };
     }
     let Some(due_date) = due.due_date.filter(|_| unit.is_days()) else {
         return clock_words(due.due_at - now);
@@ -489,7 +490,10 @@ mod tests {
         let words = remaining_words_zh(&due("2026-11-23T09:00", 3, wh), wh, at("2026-11-23T11:00"), cal());
         assert_eq!(words, "还剩 1 个工作时");
         assert_eq!(Period { amount: 4, unit: wh }.to_string(), "4 个工作时");
-        assert!(compute_due(cal(), at("2026-12-31T17:00"), Period { amount: 8, unit: wh }, None).is_err(), "past the table");
+        assert!(
+            compute_due(cal(), at("2026-12-31T17:00"), Period { amount: 8, unit: wh }, None).is_err(),
+            "past the table"
+        );
     }
 
     #[test]

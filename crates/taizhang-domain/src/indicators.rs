@@ -96,7 +96,7 @@ impl LoopCounts {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Duration, Utc};
+    use chrono::{DateTime, Utc};
     use serde_json::{Map, Value, json};
 
     use super::*;
@@ -163,7 +163,8 @@ mod tests {
                 ("dispatch", json!({"target_unit": 7}), day(d, "09:20")),
             ]
         };
-        let with = |mut steps: Vec<(&'static str, Value, DateTime<Utc>)>, more: &[(&'static str, Value, DateTime<Utc>)]| {
+        let with = |mut steps: Vec<(&'static str, Value, DateTime<Utc>)>,
+                    more: &[(&'static str, Value, DateTime<Utc>)]| {
             steps.extend_from_slice(more);
             steps
         };
@@ -171,26 +172,44 @@ mod tests {
         for i in 0..706 {
             // Handled the next morning (6 h 40 of the 8 working hours), verified and closed.
             let d = 2 + (i % 3) as u32;
-            cases.push(play(def, &with(opened(d), &[
-                ("feedback", json!({"feedback": "已清运"}), day(d + 1, "09:00")),
-                ("verify_pass", json!({}), day(d + 1, "10:00")),
-            ])));
+            cases.push(play(
+                def,
+                &with(
+                    opened(d),
+                    &[
+                        ("feedback", json!({"feedback": "已清运"}), day(d + 1, "09:00")),
+                        ("verify_pass", json!({}), day(d + 1, "10:00")),
+                    ],
+                ),
+            ));
         }
         for _ in 0..31 {
             // Sent back once, redone within the new limit: on time, and counted as reworked.
-            cases.push(play(def, &with(opened(2), &[
-                ("feedback", json!({"feedback": "已清运"}), day(2, "15:00")),
-                ("rework", json!({"reason": "仍有残留"}), day(2, "16:00")),
-                ("feedback", json!({"feedback": "已清理干净"}), day(3, "10:00")),
-                ("verify_pass", json!({}), day(3, "11:00")),
-            ])));
+            cases.push(play(
+                def,
+                &with(
+                    opened(2),
+                    &[
+                        ("feedback", json!({"feedback": "已清运"}), day(2, "15:00")),
+                        ("rework", json!({"reason": "仍有残留"}), day(2, "16:00")),
+                        ("feedback", json!({"feedback": "已清理干净"}), day(3, "10:00")),
+                        ("verify_pass", json!({}), day(3, "11:00")),
+                    ],
+                ),
+            ));
         }
         for _ in 0..150 {
             // Closed, but the feedback came three working days late.
-            cases.push(play(def, &with(opened(2), &[
-                ("feedback", json!({"feedback": "已清运"}), day(5, "16:00")),
-                ("verify_pass", json!({}), day(6, "09:00")),
-            ])));
+            cases.push(play(
+                def,
+                &with(
+                    opened(2),
+                    &[
+                        ("feedback", json!({"feedback": "已清运"}), day(5, "16:00")),
+                        ("verify_pass", json!({}), day(6, "09:00")),
+                    ],
+                ),
+            ));
         }
         for _ in 0..85 {
             cases.push(play(def, &opened(9))); // still open, long overdue
@@ -199,11 +218,20 @@ mod tests {
             cases.push(play(def, &with(opened(20), &[]))); // dispatched this morning, inside the limit
         }
         for _ in 0..4 {
-            cases.push(play(def, &with(opened(10), &[("suspend", json!({"reason": "待产权单位确认"}), day(10, "10:00"))])));
+            cases.push(play(
+                def,
+                &with(opened(10), &[("suspend", json!({"reason": "待产权单位确认"}), day(10, "10:00"))]),
+            ));
         }
         for _ in 0..10 {
             // Reports not registered (duplicates of a registered one): not part of 立案.
-            cases.push(play(def, &[("report", report.clone(), day(4, "09:00")), ("not_register", json!({"reason": "重复上报"}), day(4, "09:30"))]));
+            cases.push(play(
+                def,
+                &[
+                    ("report", report.clone(), day(4, "09:00")),
+                    ("not_register", json!({"reason": "重复上报"}), day(4, "09:30")),
+                ],
+            ));
         }
         let c = count(def, &cases, day(20, "11:00"));
         assert_eq!(
@@ -220,35 +248,58 @@ mod tests {
     fn subclass_limits_extensions_suspension_and_voiding_count_as_defined() {
         let reg = Registry::embedded();
         let def = reg.get("grid_event").unwrap();
-        let report = |subclass: &str| json!({"source": "patrol", "subclass": subclass, "location": "解放路口",
-            "title": "问题", "description": "描述"});
+        let report = |subclass: &str| {
+            json!({"source": "patrol", "subclass": subclass, "location": "解放路口",
+            "title": "问题", "description": "描述"})
+        };
         let t = |hm: &str| at(&format!("2026-11-23T{hm}"));
-        let start = |subclass: &str| vec![
-            ("report", report(subclass), t("09:00")),
-            ("register_event", json!({}), t("09:05")),
-            ("dispatch", json!({"target_unit": 7}), t("09:10")),
-        ];
+        let start = |subclass: &str| {
+            vec![
+                ("report", report(subclass), t("09:00")),
+                ("register_event", json!({}), t("09:05")),
+                ("dispatch", json!({"target_unit": 7}), t("09:10")),
+            ]
+        };
         // A missing manhole cover has 2 clock hours, day or night: fed back at 11:30 it is late.
-        let manhole = play(def, &[start("manhole_missing"), vec![
-            ("feedback", json!({"feedback": "已补盖"}), t("11:30")),
-            ("verify_pass", json!({}), t("12:00")),
-        ]].concat());
+        let manhole = play(
+            def,
+            &[
+                start("manhole_missing"),
+                vec![("feedback", json!({"feedback": "已补盖"}), t("11:30")), ("verify_pass", json!({}), t("12:00"))],
+            ]
+            .concat(),
+        );
         // Exposed garbage has 2 working hours: 9:10–11:10, so 11:00 is on time.
-        let garbage = play(def, &[start("exposed_garbage"), vec![
-            ("feedback", json!({"feedback": "已清运"}), t("11:00")),
-            ("verify_pass", json!({}), t("11:30")),
-        ]].concat());
+        let garbage = play(
+            def,
+            &[
+                start("exposed_garbage"),
+                vec![("feedback", json!({"feedback": "已清运"}), t("11:00")), ("verify_pass", json!({}), t("11:30"))],
+            ]
+            .concat(),
+        );
         // Extended by 4 working hours before the limit: fed back after the original limit, still on time.
-        let extended = play(def, &[start("exposed_garbage"), vec![
-            ("request_extension", json!({"extension_hours": 4, "reason": "需调用大型车辆"}), t("10:00")),
-            ("approve_extension", json!({"extension_hours": 4}), t("10:30")),
-            ("feedback", json!({"feedback": "已清运"}), t("15:00")),
-            ("verify_pass", json!({}), t("15:30")),
-        ]].concat());
+        let extended = play(
+            def,
+            &[
+                start("exposed_garbage"),
+                vec![
+                    ("request_extension", json!({"extension_hours": 4, "reason": "需调用大型车辆"}), t("10:00")),
+                    ("approve_extension", json!({"extension_hours": 4}), t("10:30")),
+                    ("feedback", json!({"feedback": "已清运"}), t("15:00")),
+                    ("verify_pass", json!({}), t("15:30")),
+                ],
+            ]
+            .concat(),
+        );
         // Voided after registration (found not to be a problem): registered, not due, lowers 准确立案率.
-        let voided = play(def, &[start("illegal_ads"), vec![("void", json!({"reason": "系合法公示"}), t("09:30"))]].concat());
+        let voided =
+            play(def, &[start("illegal_ads"), vec![("void", json!({"reason": "系合法公示"}), t("09:30"))]].concat());
         // Suspended before its limit and never resumed: excluded from due even when the limit has long passed.
-        let suspended = play(def, &[start("exposed_garbage"), vec![("suspend", json!({"reason": "需拆迁后处理"}), t("10:00"))]].concat());
+        let suspended = play(
+            def,
+            &[start("exposed_garbage"), vec![("suspend", json!({"reason": "需拆迁后处理"}), t("10:00"))]].concat(),
+        );
         let c = count(def, &[manhole, garbage, extended, voided, suspended], at("2026-11-30T10:00"));
         assert_eq!((c.registered, c.voided, c.suspended, c.due, c.closed, c.closed_on_time), (5, 1, 1, 3, 3, 2));
         assert_eq!(c.accurate_registration_rate(), Some(80.0));

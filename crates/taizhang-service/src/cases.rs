@@ -271,7 +271,7 @@ pub struct CasePage {
     pub per_page: i64,
 }
 
-fn access_facts(row: &CaseRow) -> CaseAccessFacts {
+pub(crate) fn access_facts(row: &CaseRow) -> CaseAccessFacts {
     CaseAccessFacts {
         registered_unit_path: row.registered_unit_path.clone(),
         handling_unit: row.handling_unit,

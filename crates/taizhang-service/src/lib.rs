@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod indicators;
 pub mod org;
 pub mod portal;
 pub mod verify;

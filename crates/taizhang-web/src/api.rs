@@ -34,7 +34,7 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
         list_units, create_unit, list_users, create_user, set_roles,
         list_workflows, get_workflow,
         list_cases, create_case, get_case, act_on_case, reveal_parties,
-        deadline_calc, audit_log,
+        deadline_calc, audit_log, loop_report,
         portal_submit, portal_query, portal_act,
     ),
     components(schemas(ErrorBody, LoginBody, LoginResponse, PasswordBody, TokenBody, UnitBody, UnitOut, UserBody, UserOut,
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/actions/{action}", post(act_on_case))
         .route("/cases/{id}/parties/full", get(reveal_parties))
         .route("/deadline", get(deadline_calc))
+        .route("/indicators/{kind}", get(loop_report))
         .route("/audit", get(audit_log))
         .route("/portal/cases", post(portal_submit))
         .route("/portal/query", post(portal_query))
@@ -542,6 +543,31 @@ pub struct DeadlineOut {
     pub due_at: DateTime<Utc>,
     /// True when the roll-forward needed a year the holiday table does not cover yet.
     pub provisional: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodParams {
+    /// Start, inclusive: `YYYY-MM-DD` (00:00 China time) or a time.
+    pub from: String,
+    /// End, exclusive.
+    pub to: String,
+}
+
+/// Closed-loop indicators (立案数、应结案数、结案率、按期结案率、返工率、准确立案率) for cases of `kind`
+/// reported in the period, in the caller's data scope, each case as it stood at the end of the period; in
+/// total, per handling department and per unit grid.
+#[utoipa::path(get, path = "/api/v1/indicators/{kind}", tag = "cases", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "e.g. grid_event"), PeriodParams),
+    responses((status = 200, body = taizhang_service::indicators::LoopReport), (status = 400, body = ErrorBody)))]
+async fn loop_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(kind): Path<String>,
+    Q(q): Q<PeriodParams>,
+) -> ApiResult<axum::Json<taizhang_service::indicators::LoopReport>> {
+    let (from, to) = (deadline::parse_start(&q.from)?, deadline::parse_start(&q.to)?);
+    Ok(axum::Json(s.svc.loop_report(&p, &kind, from, to).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/deadline", tag = "tools", params(DeadlineParams),

@@ -137,6 +137,8 @@ const USERS: &[(&str, &str, &[Role], Option<&str>)] = &[
     ("secadmin", "city", &[Role::SecurityAdmin], None),
     ("auditor", "city", &[Role::AuditAdmin], None),
     ("leader", "city", &[Role::Leader, Role::PetitionOffice], None),
+    ("dispatcher", "city", &[Role::Dispatcher], None),
+    ("grid", "dc", &[Role::GridWorker], None),
 ];
 
 /// The test locality's published portal information: residents may address its petition office only.

@@ -4,6 +4,7 @@ mod browser;
 mod calendar_oracle;
 mod classify_oracle;
 mod deployment;
+mod grid_api;
 mod helpers;
 mod ledger;
 mod petition_api;
