@@ -861,9 +861,7 @@ pub fn validate_payload(
         });
         if !present {
             let name = def.field(r).map(|f| f.name.as_str()).unwrap_or(r);
-            return Err(
-                DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写{name}（{r}）", action.name)).at(r)
-            );
+            return Err(DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写“{name}”", action.name)).at(r));
         }
     }
     Ok(out)
@@ -877,8 +875,7 @@ fn normalise(f: &FieldDef, v: &Value) -> Value {
 }
 
 fn check_value(f: &FieldDef, v: &Value) -> DomainResult<()> {
-    let bad =
-        |why: &str| Err(DomainError::new(ErrorCode::InvalidInput, format!("{}（{}）{why}", f.name, f.id)).at(&f.id));
+    let bad = |why: &str| Err(DomainError::new(ErrorCode::InvalidInput, format!("“{}”{why}", f.name)).at(&f.id));
     let int_in_range = |n: i64| -> DomainResult<()> {
         if f.min.is_some_and(|m| n < m) || f.max.is_some_and(|m| n > m) {
             return bad(&format!(
@@ -1821,7 +1818,7 @@ mod tests {
 
         let err = c.refused("reply", &handling(STAFF), json!({ "reply": "答复如下" }), "2026-05-20T10:00");
         assert_eq!(err.code, ErrorCode::MissingField);
-        assert!(err.message.contains("处理意见（outcome）"), "{}", err.message);
+        assert!(err.message.contains("“处理意见”") && err.field.as_deref() == Some("outcome"), "{}", err.message);
         c.act("reply", &handling(STAFF), json!({ "outcome": "support", "reply": "予以支持" }), "2026-05-20T10:00");
         assert_eq!(c.state().state, "replied");
         let h = c.view("handling", "2026-05-20T10:00");
@@ -2122,7 +2119,7 @@ mod tests {
         p["matter_type"] = json!("complaint");
         let err = c.refused("register", &actor(CLERK), p, "2026-03-02T09:00");
         assert_eq!(err.code, ErrorCode::InvalidInput);
-        assert!(err.message.contains("事项类型（matter_type）"), "{}", err.message);
+        assert!(err.message.contains("“事项类型”") && err.field.as_deref() == Some("matter_type"), "{}", err.message);
 
         let mut p = register_payload("claim");
         p["representatives"] = json!(6);

@@ -729,6 +729,13 @@ impl Service {
     /// (their title, content, facts and reasons → their category).
     pub async fn train_categories(&self, kind: &str, limit: i64) -> DomainResult<Classifier> {
         let rows = self.store.latest_categorised(kind, limit).await.map_err(se)?;
+        // A category is suggested only once three cases carry it: a one-off spelling (typed by a resident on
+        // the portal, say) is not offered to every clerk.
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in &rows {
+            *seen.entry(r.category.as_deref().unwrap_or_default()).or_default() += 1;
+        }
+        let established: Vec<String> = seen.into_iter().filter(|(_, n)| *n >= 3).map(|(c, _)| c.to_string()).collect();
         let mut examples: Vec<(String, String)> = Vec::with_capacity(rows.len());
         for row in rows {
             let state = parse_state(&row)?;
@@ -736,7 +743,10 @@ impl Service {
                 .iter()
                 .filter_map(|k| state.fields.get(*k).and_then(|v| v.as_str()))
                 .collect();
-            examples.push((text.join("。"), row.category.unwrap_or_default()));
+            let category = row.category.unwrap_or_default();
+            if established.contains(&category) {
+                examples.push((text.join("。"), category));
+            }
         }
         Ok(Classifier::train(examples.iter().map(|(t, c)| (t.as_str(), c.as_str()))))
     }
@@ -1126,6 +1136,34 @@ impl Service {
 
     /// Takes an action on a case. `expected_version` is the version the user saw: a double submission or a
     /// concurrent change is refused with `stale_version` instead of writing a second event.
+    /// A case field may be given as the case's code (XF20261121000042, as printed on receipts) instead of its
+    /// internal id.
+    async fn case_codes_to_ids(
+        &self,
+        def: &WorkflowDef,
+        mut fields: Map<String, Value>,
+    ) -> DomainResult<Map<String, Value>> {
+        for (k, v) in fields.iter_mut() {
+            let Some(code) = v.as_str().map(str::trim).filter(|c| c.parse::<i64>().is_err()) else { continue };
+            if def.field(k).map(|f| f.ty) != Some(FieldType::Case) {
+                continue;
+            }
+            let code: String = code.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+            match self.store.case_by_code(&code).await.map_err(se)? {
+                Some(row) => *v = Value::from(row.id),
+                None => {
+                    let name = def.field(k).map(|f| f.name.clone()).unwrap_or_default();
+                    return Err(DomainError::new(
+                        ErrorCode::InvalidInput,
+                        format!("找不到编号为 {code} 的案件（{name}）"),
+                    )
+                    .at(k.as_str()));
+                }
+            }
+        }
+        Ok(fields)
+    }
+
     pub async fn act(
         &self,
         actor: Actor<'_>,
@@ -1141,6 +1179,7 @@ impl Service {
                 (self.def_of(&row)?.0, row)
             }
         };
+        let fields = self.case_codes_to_ids(&def, fields).await?;
         let state = parse_state(&row)?;
         let now = self.now();
         let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
@@ -1334,6 +1373,12 @@ impl Service {
             })
             .collect();
         let (mut clocks, clock_problems) = clock_views_lenient(&def, &state, &self.calendar, region.as_ref(), now);
+        // The office's duties, and the resident's own windows (a window is the resident's when a resident
+        // action must come within it); windows between offices (e.g. to object to a transfer) are not theirs.
+        let residents_window = |clock: &str| {
+            def.actions.iter().any(|a| a.within.as_deref() == Some(clock) && a.roles.contains(&Role::Resident))
+        };
+        clocks.retain(|c| c.kind == workflow::ClockKind::Obligation || residents_window(&c.clock));
         for c in &mut clocks {
             // The resident is told an extension and its reason, not which official approved it.
             for e in &mut c.extensions {

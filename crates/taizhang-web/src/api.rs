@@ -712,7 +712,7 @@ async fn portal_query(
     Json(b): Json<PortalQueryBody>,
 ) -> ApiResult<axum::Json<PublicCaseView>> {
     s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref())?;
-    Ok(axum::Json(s.svc.portal_case(&b.code, &b.password).await?.1))
+    Ok(axum::Json(crate::portal::checked_query(&s, src.as_deref(), &b.code, &b.password).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -736,5 +736,6 @@ async fn portal_act(
     Json(b): Json<PortalActionBody>,
 ) -> ApiResult<axum::Json<PublicCaseView>> {
     s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref())?;
+    crate::portal::checked_query(&s, src.as_deref(), &b.code, &b.password).await?;
     Ok(axum::Json(s.svc.portal_act(&b.code, &b.password, &action, b.fields, b.expected_version).await?))
 }

@@ -30,6 +30,7 @@ pub struct AppState {
     pub stash: Arc<upload::Stash>,
     pub statistics: Arc<portal::StatisticsCache>,
     pub suggester: Arc<pages::Suggester>,
+    pub receipts: Arc<portal::Receipts>,
 }
 
 pub fn router(svc: Service) -> Router {
@@ -40,6 +41,7 @@ pub fn router(svc: Service) -> Router {
         stash: Default::default(),
         statistics: Default::default(),
         suggester: Default::default(),
+        receipts: Default::default(),
     })
 }
 

@@ -19,6 +19,9 @@ pub const LOGIN: Rule = Rule { max: 30, window: Duration::from_secs(300) };
 /// Per address: a whole office behind one NAT address signs in through it, so the ceiling is generous.
 pub const LOGIN_PER_ADDRESS: Rule = Rule { max: 600, window: Duration::from_secs(300) };
 pub const PORTAL_QUERY: Rule = Rule { max: 60, window: Duration::from_secs(300) };
+/// Wrong query passwords for one case code from one address. Per address as well as per code: keyed by the
+/// code alone, anyone could lock a resident out of their own case by guessing wrong on purpose.
+pub const PORTAL_WRONG_PASSWORD: Rule = Rule { max: 10, window: Duration::from_secs(900) };
 pub const PORTAL_SUBMIT: Rule = Rule { max: 60, window: Duration::from_secs(3600) };
 
 /// (bucket, client address) → (window start, attempts in the window).
@@ -30,6 +33,25 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Refuses when `who` has already used up the window's allowance of `bucket`, without counting an attempt
+    /// (for counting failures only: check first, `hit` after a failure).
+    pub fn check(&self, bucket: &'static str, rule: Rule, who: &str) -> Result<(), DomainError> {
+        let hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        match hits.get(&(bucket, who.to_string())) {
+            Some((start, n)) if *n >= rule.max && start.elapsed() < rule.window => {
+                let wait = rule.window.saturating_sub(start.elapsed()).as_secs() / 60 + 1;
+                Err(DomainError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "该查询码的查询密码已连续输错 {} 次，为保护信访人信息，请约 {wait} 分钟后再试；忘记密码的，可携带身份证件到信访接待窗口查询",
+                        rule.max
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Counts one attempt of `bucket` from `who`; refuses once the window's allowance is used up.
     pub fn hit(&self, bucket: &'static str, rule: Rule, who: Option<&str>) -> Result<(), DomainError> {
         let now = Instant::now();

@@ -39,8 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", get(case_list))
         .route("/cases/export.xlsx", get(case_export))
         .route("/cases/{id}", get(case_page))
-        .route("/cases/{id}/act/{action}", post(act))
-        .route("/cases/{id}/reveal", post(case_reveal))
+        // A form's address opened directly (a bookmark, a reload after the session ended) leads back to the
+        // case instead of a bare "405".
+        .route("/cases/{id}/act/{action}", post(act).get(|Path((id, _)): Path<(String, String)>| back_to_case(id)))
+        .route("/cases/{id}/reveal", post(case_reveal).get(|Path(id): Path<String>| back_to_case(id)))
         .route("/cases/{id}/documents/{seq}/{doc}", get(document_page))
         .route("/cases/{id}/attachments/{att}", get(attachment_download))
         .route(
@@ -63,6 +65,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Who is signed in, as the page header shows it.
+#[derive(Clone)]
 pub(crate) struct Me {
     pub(crate) name: String,
     pub(crate) unit: String,
@@ -86,6 +89,16 @@ fn size(bytes: &i64) -> String {
 
 pub(crate) fn local(t: DateTime<Utc>) -> String {
     t.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A due instant as people read it: a period ending at local midnight is due on the day before ("2026-12-07",
+/// as the case page and the documents say), otherwise the local time.
+pub(crate) fn due_words(t: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&china_tz());
+    if l.format("%H:%M:%S").to_string() == "00:00:00" {
+        return (l.date_naive() - chrono::Days::new(1)).to_string();
+    }
+    local(t)
 }
 
 #[derive(Template, WebTemplate)]
@@ -313,7 +326,7 @@ async fn work(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 status: status_class(&c),
                 name: c.name,
                 remaining: c.remaining,
-                due: local(c.due_at),
+                due: due_words(c.due_at),
             }),
             actions: w.actions.join("、"),
         })
@@ -390,7 +403,8 @@ pub(crate) fn action_forms(
                         FieldType::Unit => ("select", false, unit_options()),
                         FieldType::Units => ("select", true, unit_options()),
                         FieldType::LongText => ("textarea", false, vec![]),
-                        FieldType::Int | FieldType::User | FieldType::Case => ("number", false, vec![]),
+                        FieldType::Int | FieldType::User => ("number", false, vec![]),
+                        FieldType::Case => ("text", false, vec![]),
                         FieldType::Date => ("date", false, vec![]),
                         FieldType::Text | FieldType::Users => ("text", false, vec![]),
                     };
@@ -487,6 +501,13 @@ fn parse_id(id: &str) -> Result<i64, DomainError> {
         .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, format!("编号应为正整数：{id}")))
 }
 
+async fn back_to_case(id: String) -> Response {
+    match parse_id(&id) {
+        Ok(id) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Err(_) => Redirect::to("/work").into_response(),
+    }
+}
+
 /// Shows the parties' full personal data once, on this page only; the reveal is audited (`pii_reveal`).
 async fn case_reveal(
     State(s): State<AppState>,
@@ -536,11 +557,15 @@ fn fields_from_form(def: &WorkflowDef, form: &[(String, String)]) -> Result<Map<
         if v.is_empty() {
             continue;
         }
-        let bad = |what: &str| DomainError::new(ErrorCode::InvalidInput, format!("{}{what}", f.name));
+        let bad = |what: &str| DomainError::new(ErrorCode::InvalidInput, format!("“{}”{what}", f.name)).at(k.as_str());
         let number = || v.parse::<i64>().map_err(|_| bad("应为整数"));
         match f.ty {
-            FieldType::Int | FieldType::Unit | FieldType::User | FieldType::Case => {
+            FieldType::Int | FieldType::Unit | FieldType::User => {
                 out.insert(k.clone(), Value::from(number()?));
+            }
+            // A case is named by its id or, as printed on receipts, by its code.
+            FieldType::Case => {
+                out.insert(k.clone(), v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(v)));
             }
             FieldType::Units | FieldType::Users => {
                 let list = out.entry(k.clone()).or_insert_with(|| Value::Array(vec![]));
@@ -1055,7 +1080,7 @@ struct CasesPage {
 fn clock_cell(c: &CaseSummary) -> Option<(String, String)> {
     let status = c.clock_status?;
     let class = serde_json::to_value(status).ok()?.as_str()?.to_string();
-    Some((class, format!("{} · {}", status.label_zh(), c.next_due_at.map(local).unwrap_or_default())))
+    Some((class, format!("{} · 至 {}", status.label_zh(), c.next_due_at.map(due_words).unwrap_or_default())))
 }
 
 async fn case_list(
@@ -1169,7 +1194,7 @@ fn workbook(
         sheet.write_string(row, 4, &c.state_name)?;
         sheet.write_string(row, 5, local(c.created_at))?;
         sheet.write_string(row, 6, c.clock_status.map(|s| s.label_zh()).unwrap_or(""))?;
-        sheet.write_string(row, 7, c.next_due_at.map(local).unwrap_or_default())?;
+        sheet.write_string(row, 7, c.next_due_at.map(due_words).unwrap_or_default())?;
     }
     sheet.set_column_width(1, 40)?;
     book.save_to_buffer()

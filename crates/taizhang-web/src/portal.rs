@@ -3,7 +3,7 @@
 //! and a self-hosted challenge, and following a case with its query code and password — the timeline in plain
 //! words, the reply, rating it, requesting review within the window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use axum::Form;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
 use taizhang_domain::attachment::{ACCEPT, MAX_FILE_BYTES};
@@ -30,8 +30,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/portal", get(portal_home))
         .route("/portal/submit", get(submit_form).post(submit).layer(DefaultBodyLimit::max(UPLOAD_BODY_BYTES)))
-        .route("/portal/case", post(portal_case))
-        .route("/portal/act/{action}", post(portal_act))
+        // Opened directly (a reload, a bookmark), these lead back to the portal's query form.
+        .route("/portal/case", post(portal_case).get(|| async { Redirect::to("/portal#query") }))
+        .route("/portal/act/{action}", post(portal_act).get(|| async { Redirect::to("/portal#query") }))
 }
 
 /// The published figures. They walk the year's cases (about 3 s at 100 k cases), so no request waits for
@@ -232,7 +233,26 @@ async fn submit_form(State(s): State<AppState>) -> Response {
     submit_page(&s, form, random_id(), vec![], None).await
 }
 
-#[derive(Template, WebTemplate)]
+/// Receipts shown in the last 30 minutes, by the submission form's id: reloading the receipt page (which
+/// resends the form) shows the same receipt with its query password again instead of "already submitted".
+/// Only the browser that held the form knows its random id.
+#[derive(Default)]
+pub struct Receipts(Mutex<HashMap<String, (Instant, ReceiptPage)>>);
+
+const RECEIPT_TTL: Duration = Duration::from_secs(30 * 60);
+
+impl Receipts {
+    fn get(&self, form_id: &str) -> Option<ReceiptPage> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, (at, _)| at.elapsed() < RECEIPT_TTL);
+        m.get(form_id).map(|(_, r)| r.clone())
+    }
+    fn keep(&self, form_id: &str, r: ReceiptPage) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(form_id.to_string(), (Instant::now(), r));
+    }
+}
+
+#[derive(Template, WebTemplate, Clone)]
 #[template(path = "portal_receipt.html")]
 struct ReceiptPage {
     me: Option<Me>,
@@ -263,6 +283,9 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
     let form_id = Some(get("form_id"))
         .filter(|f| f.len() == 32 && f.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(random_id);
+    if let Some(receipt) = s.receipts.get(&form_id) {
+        return no_store(receipt);
+    }
     let (files, refused_file) = crate::upload::screen(s.stash.merge(&form_id, files));
     let problem = problem.or(refused_file);
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
@@ -322,14 +345,18 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
         attachments: files.clone(),
     };
     match s.svc.register(Actor::Resident, req).await {
-        Ok(r) => no_store(ReceiptPage {
-            me: None,
-            code: r.case.code,
-            password: r.query_password,
-            office: r.case.registered_unit.name,
-            state_name: r.case.state_name,
-            files: names,
-        }),
+        Ok(r) => {
+            let receipt = ReceiptPage {
+                me: None,
+                code: r.case.code,
+                password: r.query_password,
+                office: r.case.registered_unit.name,
+                state_name: r.case.state_name,
+                files: names,
+            };
+            s.receipts.keep(&form_id, receipt.clone());
+            no_store(receipt)
+        }
         Err(e) => refuse(form, files, e).await,
     }
 }
@@ -361,6 +388,27 @@ struct PortalCasePage {
     forms: Vec<ActionForm>,
     message: Option<String>,
     error: Option<String>,
+}
+
+/// A query with code and password, refused for a while after ten wrong passwords for that code from the same
+/// address.
+pub(crate) async fn checked_query(
+    s: &AppState,
+    src: Option<&str>,
+    code: &str,
+    password: &str,
+) -> Result<PublicCaseView, DomainError> {
+    let key = format!("{}|{}", code.trim().to_uppercase(), src.unwrap_or("-"));
+    s.limiter.check("portal_wrong_password", crate::limit::PORTAL_WRONG_PASSWORD, &key)?;
+    match s.svc.portal_case(code, password).await {
+        Ok((_, view)) => Ok(view),
+        Err(e) => {
+            if e.code == ErrorCode::InvalidCredentials {
+                let _ = s.limiter.hit("portal_wrong_password", crate::limit::PORTAL_WRONG_PASSWORD, Some(&key));
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Pages carrying the query password are never cached.
@@ -421,8 +469,8 @@ async fn portal_case(
     if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
         return home(&s, Some(e), &code).await;
     }
-    match s.svc.portal_case(&code, &password).await {
-        Ok((_, view)) => portal_case_page(view, &password, None, None),
+    match checked_query(&s, src.as_deref(), &code, &password).await {
+        Ok(view) => portal_case_page(view, &password, None, None),
         Err(e) => home(&s, Some(e), &code).await,
     }
 }
@@ -436,6 +484,9 @@ async fn portal_act(
     let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let (code, password) = (get("code"), get("password"));
     if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
+        return home(&s, Some(e), &code).await;
+    }
+    if let Err(e) = checked_query(&s, src.as_deref(), &code, &password).await {
         return home(&s, Some(e), &code).await;
     }
     let version = get("expected_version").parse::<i64>().ok();

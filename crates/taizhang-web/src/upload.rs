@@ -86,7 +86,13 @@ pub async fn read_form(req: Request) -> FormData {
                 Ok(Some(c)) => {
                     if !over && buf.len() + c.len() > limit {
                         over = true;
-                        buf = Vec::new();
+                        // A file over the limit is dropped; a text keeps what fits, so nothing typed is lost
+                        // wholesale.
+                        if file_name.is_some() {
+                            buf = Vec::new();
+                        } else {
+                            buf.extend_from_slice(&c[..limit - buf.len()]);
+                        }
                     }
                     if !over {
                         buf.extend_from_slice(&c);
@@ -113,7 +119,22 @@ pub async fn read_form(req: Request) -> FormData {
             Some(f) if f.is_empty() && buf.is_empty() && !over => {}
             Some(f) if over => note(&mut out.problem, attachment::too_large(&f)),
             Some(f) => out.files.push(Upload { name: f, bytes: buf }),
-            None if over => note(&mut out.problem, DomainError::new(ErrorCode::InvalidInput, "填写的内容过长")),
+            None if over => {
+                // Cut at the last whole character.
+                let text = match String::from_utf8(buf) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let valid = e.utf8_error().valid_up_to();
+                        let mut b = e.into_bytes();
+                        b.truncate(valid);
+                        String::from_utf8(b).unwrap_or_default()
+                    }
+                };
+                out.pairs.push((name.clone(), text));
+                let why =
+                    format!("此项内容过长（超过 {} KB），只保留了前面部分，请删减后再提交", MAX_TEXT_BYTES / 1024);
+                note(&mut out.problem, DomainError::new(ErrorCode::InvalidInput, why).at(name));
+            }
             None => match String::from_utf8(buf) {
                 Ok(v) => out.pairs.push((name, v)),
                 Err(_) => {

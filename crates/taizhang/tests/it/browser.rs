@@ -186,7 +186,9 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     // The clerk registers a visit and gets the receipt; while she types, htmx brings a category suggestion
     // learned from the unit's earlier cases, which one click fills in.
     let token = app.token("clerk").await;
-    app.register(&token, "claim", json!({"title": "楼道灯坏了", "content": "楼道照明损坏，请求维修。"})).await;
+    for _ in 0..3 {
+        app.register(&token, "claim", json!({"title": "楼道灯坏了", "content": "楼道照明损坏，请求维修。"})).await;
+    }
     app.register(
         &token,
         "claim",

@@ -248,7 +248,7 @@ async fn matter_type_decides_the_path(app: TestApp) {
     assert_eq!(s, 200);
 
     // A repeat petition is attached to the open original as a duplicate, and counted there.
-    let (orig, _, _) = app.register(&clerk, "claim", json!({})).await;
+    let (orig, orig_code, _) = app.register(&clerk, "claim", json!({})).await;
     let body = json!({"fields": {"channel": "phone", "matter_type": "claim", "title": "电梯又坏了", "content": "同一问题再次反映"},
                       "petitioner": {"name": "王建国", "phone": "138-1234-1234"}});
     let (s, b) = app.post(&clerk, "/api/v1/cases", body).await;
@@ -257,8 +257,15 @@ async fn matter_type_decides_the_path(app: TestApp) {
     let dup = b["case"]["id"].as_i64().unwrap();
     let (s, b) = app.act(&clerk, dup, "mark_duplicate", json!({"duplicate_of": orig})).await;
     assert_eq!(s, 200, "{b}");
+    // The original can also be named by the code printed on its receipt.
+    let (dup2, _, _) = app.register(&clerk, "claim", json!({"title": "第三次反映电梯问题"})).await;
+    let (s, b) = app.act(&clerk, dup2, "mark_duplicate", json!({"duplicate_of": "XF0000"})).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("duplicate_of")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("找不到编号为 XF0000 的案件"), "{b}");
+    let (s, b) = app.act(&clerk, dup2, "mark_duplicate", json!({"duplicate_of": orig_code.to_lowercase()})).await;
+    assert_eq!(s, 200, "{b}");
     let (_, o) = app.get(&clerk, &format!("/api/v1/cases/{orig}")).await;
-    assert_eq!(o["duplicates"], json!([dup]));
+    assert_eq!(o["duplicates"], json!([dup, dup2]));
     assert!(o["events"].as_array().unwrap().iter().any(|e| e["action"] == "duplicate_received"));
     let (s, _) = app.act(&clerk, dup, "assign", json!({"target_unit": app.units["zjj"]})).await;
     assert!(s >= 400, "a duplicate is closed");

@@ -130,6 +130,18 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
         &html[..2000.min(html.len())]
     );
 
+    // Text far over any limit (300 KB): the field says so next to it and keeps what fits, instead of emptying.
+    fields[8].1 = hidden(&html, "challenge");
+    fields[9].1 = solve(&html).to_string();
+    let typed = fields[5].1.clone();
+    fields[5].1 = "很".repeat(100_000);
+    let (s, html) = submit(&app, &fields, &[]).await;
+    assert_eq!(s, 400);
+    let content_block = html.split("<label for=\"content\">").nth(1).unwrap().split("</textarea>").next().unwrap();
+    assert!(content_block.contains("此项内容过长") && content_block.contains(&"很".repeat(1000)), "kept and flagged");
+    assert!(html.contains("maxlength=\"20000\""), "the browser stops typing at the limit");
+    fields[5].1 = typed;
+
     // Now it goes through: receipt with code and password, the photo stored with the case.
     let used_challenge = hidden(&html, "challenge");
     let answer = solve(&html).to_string();
@@ -141,12 +153,30 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
     let password = between(&receipt, "<dd id=\"receipt-password\">", "<").to_string();
     assert!(receipt.contains("已收到附件：照片.png"), "{receipt}");
 
-    // The same form again registers nothing twice; the same challenge is not accepted twice.
-    let (s, html) = submit(&app, &fields, &[]).await;
+    // Reloading the receipt resends the form: the same receipt again, password included, nothing registered
+    // twice.
+    let (s, again) = submit(&app, &fields, &[]).await;
+    assert_eq!(s, 200);
+    assert!(again.contains(&code) && again.contains(&password), "{again}");
+    // The answered question does not open another form.
+    let mut other_form = fields.clone();
+    other_form[0].1 = "0123456789abcdef0123456789abcdef".to_string();
+    let (s, html) = submit(&app, &other_form, &[]).await;
     assert_eq!(s, 400);
     assert!(html.contains("这道验证题已经用过"), "{html}");
 
-    // The resident follows the case; a wrong password ten times is only ever "wrong" (no lock on residents).
+    // The query's address opened directly leads to the query form, not a bare error.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/portal/case"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/portal#query"));
+
+    // The resident follows the case; ten wrong passwords are each told plainly.
     for _ in 0..10 {
         let r = resident
             .post(app.url("/portal/case"))
@@ -157,14 +187,18 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
         assert_eq!(r.status(), 401);
         assert!(r.text().await.unwrap().contains("查询码或查询密码不正确"));
     }
+    // The eleventh from the same address waits a while, whatever the password, and is told why and where else
+    // to ask. Keyed by code and address, so nobody elsewhere can lock the resident out of her own case.
     let r = resident
         .post(app.url("/portal/case"))
         .form(&[("code", code.as_str()), ("password", password.as_str())])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("小區電梯壞了😀"));
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("已连续输错 10 次"));
+    let (_, view) = app.svc.portal_case(&code, &password).await.unwrap();
+    assert!(view.title.contains("小區電梯壞了😀"));
 
     // The petition office sees the case and its file; the download is the file, and it is audited.
     let office = app.token("office").await;
