@@ -915,6 +915,27 @@ impl Service {
         self.case_view_unchecked(&def, &row, Some(p)).await
     }
 
+    /// The intake form of a kind, for a staff member whose roles may open such a case.
+    pub fn intake_form(&self, p: &Principal, kind: &str) -> DomainResult<(WorkflowDef, ActionView)> {
+        self.require_case_worker(p)?;
+        let def = self.workflows.get(kind)?.clone();
+        let a = def.intake_action();
+        if !a.roles.iter().any(|r| p.roles.contains(r)) {
+            return Err(DomainError::new(ErrorCode::ActionNotAllowedForRole, format!("您的角色不能新建{}", def.name)));
+        }
+        let view = ActionView { id: a.id.clone(), name: a.name.clone(), fields: Self::field_views(&def, a) };
+        Ok((def, view))
+    }
+
+    /// The kinds a staff member may open, as (kind, name).
+    pub fn kinds_to_open(&self, p: &Principal) -> Vec<(String, String)> {
+        self.workflows
+            .all()
+            .filter(|d| d.intake_action().roles.iter().any(|r| p.roles.contains(r)))
+            .map(|d| (d.kind.clone(), d.name.clone()))
+            .collect()
+    }
+
     fn field_views(def: &WorkflowDef, a: &ActionDef) -> Vec<FieldView> {
         a.requires
             .iter()

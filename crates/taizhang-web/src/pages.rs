@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/register", get(register_form).post(register).layer(DefaultBodyLimit::max(UPLOAD_BODY_BYTES)))
         .route("/cases", get(case_list))
         .route("/cases/export.xlsx", get(case_export))
+        .route("/cases/new", get(new_case_chooser))
+        .route("/cases/new/{kind}", get(new_case_form).post(new_case))
         .route("/cases/{id}", get(case_page))
         // A form's address opened directly (a bookmark, a reload after the session ended) leads back to the
         // case instead of a bare "405".
@@ -816,6 +818,128 @@ impl RegisterPage {
     /// The refusal's message when it is about `field` (shown next to that input).
     fn err(&self, field: &str) -> Option<&str> {
         self.error.as_ref().filter(|e| e.field.as_deref() == Some(field)).map(|e| e.message.as_str())
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "new_case.html")]
+struct NewCasePage {
+    me: Option<Me>,
+    kind: String,
+    kind_name: String,
+    csrf: String,
+    request_id: String,
+    forms: Vec<ActionForm>,
+    error: Option<String>,
+}
+
+/// Any kind's intake, from its definition: the intake action's fields as a form (petitions have their own
+/// registration page with the receipt, the duplicate check and suggestions).
+async fn render_new_case(
+    s: &AppState,
+    p: &Principal,
+    kind: &str,
+    request_id: String,
+    failed: Option<Failed<'_>>,
+) -> Response {
+    let (def, view) = match s.svc.intake_form(p, kind) {
+        Ok(x) => x,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let units: BTreeMap<i64, String> = match s.svc.store.units().await {
+        Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
+        Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
+    };
+    let (forms, error) = action_forms(&[view], &units, failed);
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let page = NewCasePage {
+        me: Some(me(p)),
+        kind: def.kind.clone(),
+        kind_name: def.name.clone(),
+        csrf: p.csrf_token.clone(),
+        request_id,
+        forms,
+        error,
+    };
+    (status, page).into_response()
+}
+
+/// The kinds this user may open; petitions go to their registration page.
+async fn new_case_chooser(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let kinds = s.svc.kinds_to_open(&p);
+    if kinds.is_empty() {
+        return refusal(DomainError::new(ErrorCode::Forbidden, "您的角色不能新建案件"), Some(me(&p)));
+    }
+    let links = kinds
+        .into_iter()
+        .map(
+            |(k, name)| {
+                if k == "petition" { ("/register".to_string(), name) } else { (format!("/cases/new/{k}"), name) }
+            },
+        )
+        .collect();
+    NewCaseChooser { me: Some(me(&p)), links }.into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "new_case_chooser.html")]
+struct NewCaseChooser {
+    me: Option<Me>,
+    /// (href, kind name)
+    links: Vec<(String, String)>,
+}
+
+async fn new_case_form(State(s): State<AppState>, headers: HeaderMap, Path(kind): Path<String>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let id = new_request_id(&p);
+    render_new_case(&s, &p, &kind, id, None).await
+}
+
+async fn new_case(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_csrf(&p, &form) {
+        return refusal(e, Some(me(&p)));
+    }
+    let request_id = form.iter().find(|(k, _)| k == "client_request_id").map(|(_, v)| v.clone()).unwrap_or_default();
+    let def = match s.svc.workflows.get(&kind) {
+        Ok(d) => d.clone(),
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let intake = def.intake.clone();
+    let result = match fields_from_form(&def, &form) {
+        Ok(fields) => {
+            let req = IntakeRequest {
+                kind: kind.clone(),
+                fields,
+                petitioner: None,
+                client_request_id: (!request_id.is_empty()).then(|| request_id.clone()),
+                unit_id: None,
+                attachments: vec![],
+            };
+            s.svc.register(Actor::Staff(&p), req).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) => Redirect::to(&format!("/cases/{}", r.case.id)).into_response(),
+        Err(e) => {
+            render_new_case(&s, &p, &kind, request_id, Some(Failed { action: &intake, form: &form, error: e })).await
+        }
     }
 }
 

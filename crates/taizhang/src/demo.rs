@@ -119,6 +119,7 @@ const UNITS: &[(&str, Option<&str>, &str, &str)] = &[
     ("349901001002", Some("349901001"), "城关街道光明社区", "village"),
     ("349901002", Some("349901"), "东城区河口镇", "township"),
     ("349901002001", Some("349901002"), "河口镇河口村", "village"),
+    ("349901-CG", Some("349901"), "东城区城市管理局", "department"),
     ("349902", Some("349900"), "临江市西湖区", "county"),
     ("349902-XF", Some("349902"), "西湖区信访局", "department"),
     ("349902-ZJ", Some("349902"), "西湖区住房和城乡建设局", "department"),
@@ -147,6 +148,8 @@ const ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("leader", "林国栋（市领导）", "349900", &[Role::Leader]),
     ("supervisor", "何静（市督查室）", "349900-DC", &[Role::SupervisionOffice]),
     ("grid", "马小军（幸福社区网格员）", "349901001001", &[Role::GridWorker]),
+    ("dispatcher", "沈洁（东城区数字城管指挥中心受理派遣员）", "349901", &[Role::Dispatcher]),
+    ("cg_staff", "蒋勇（东城区城管局处置人员）", "349901-CG", &[Role::HandlingStaff]),
     ("mediator", "高秀兰（城关街道调解员）", "349901001", &[Role::Mediator]),
     ("inspector", "罗强（河口镇安全检查员）", "349901002", &[Role::SafetyInspector]),
     ("duty", "梁晨（城关街道值班员）", "349901001", &[Role::DutyOfficer]),
@@ -361,6 +364,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
             *states.entry(r.state).or_default() += 1;
         }
     }
+    let grid_states = grid_events(&svc, &clock, &principals, &units, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -368,7 +372,147 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         let name = def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
         writeln!(report, "  {name}：{n} 件").ok();
     }
+    let grid_def = svc.workflows.get("grid_event")?;
+    writeln!(report, "以及 {} 件网格事件：", grid_states.values().sum::<usize>()).ok();
+    for (s, n) in &grid_states {
+        let name = grid_def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
+        writeln!(report, "  {name}：{n} 件").ok();
+    }
     Ok(report)
+}
+
+/// (subclass, title, location, description) — what a grid worker in an old town centre reports.
+const GRID_MATTERS: &[(&str, &str, &str, &str)] = &[
+    ("exposed_garbage", "菜市场北门垃圾堆放", "幸福路菜市场北门", "早市结束后约 5 袋生活垃圾堆在路边，有异味。"),
+    ("street_vending", "人行道占道卖水果", "幸福路 36 号门前", "三轮车占用人行道经营，行人需绕行到机动车道。"),
+    ("illegal_ads", "电线杆张贴小广告", "光明街与幸福路交叉口", "两根电线杆上张贴办证、开锁小广告十余张。"),
+    ("manhole_missing", "人行道井盖缺失", "幸福路 12 号对面人行道", "雨水井盖缺失，已用锥桶临时围挡，夜间有坠落危险。"),
+    ("road_damage", "路面坑槽", "光明街 80 号门前", "机动车道出现约 1 平方米坑槽，积水严重。"),
+    ("streetlight_out", "路灯不亮", "幸福社区 3 号楼旁小路", "连续 3 盏路灯夜间不亮，居民反映出行不安全。"),
+    ("piled_materials", "楼道外堆放建材", "幸福小区 5 栋东侧", "装修户在绿地上堆放沙石、砖块。"),
+    ("construction_noise", "夜间施工噪声", "光明街地铁施工围挡", "晚上 11 点后仍在破碎路面，噪声很大。"),
+    ("fallen_tree", "行道树倾斜", "幸福路 50 号", "台风后一棵行道树严重倾斜，压在围墙上。"),
+];
+
+/// The end states grid events are driven to (several of each).
+const GRID_PATHS: &[&str] = &[
+    "reported",
+    "registered",
+    "handling",
+    "extension_pending",
+    "suspended",
+    "handled",
+    "closed",
+    "closed",
+    "closed",
+    "reworked",
+    "not_registered",
+    "voided",
+    "overdue",
+];
+
+/// Grid events from the last four weeks in every state, each played action by action in office hours.
+async fn grid_events(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let (grid, dispatcher, staff) = (&principals["grid"], &principals["dispatcher"], &principals["cg_staff"]);
+    let dept = json!(units["349901-CG"]);
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, path) in GRID_PATHS.iter().cycle().take(GRID_PATHS.len() * 2).enumerate() {
+        let (subclass, title, location, description) = GRID_MATTERS[i % GRID_MATTERS.len()];
+        let days_ago =
+            if ["reported", "registered", "handling", "extension_pending"].contains(path) { 0 } else { 2 + i as i64 };
+        let day = (now - Duration::days(days_ago)).with_timezone(&taizhang_domain::deadline::china_tz()).date_naive();
+        // The open ones five hours ago (whatever the hour now), the others at 9:00 on their day.
+        let nine = if days_ago == 0 {
+            now - Duration::minutes(300)
+        } else {
+            day.and_hms_opt(1, 0, 0).map(|t| t.and_utc()).unwrap_or(now)
+        };
+        let at = |minutes: i64| (nine + Duration::minutes(minutes)).min(now);
+        clock.set(at(0));
+        let fields = f(&[
+            ("source", json!(if i % 4 == 3 { "public" } else { "grid_worker" })),
+            ("subclass", json!(subclass)),
+            ("grid_code", json!(format!("349901001001{:03}", 1 + i % 6))),
+            ("location", json!(location)),
+            ("title", json!(title)),
+            ("description", json!(description)),
+        ]);
+        let req = IntakeRequest {
+            kind: "grid_event".into(),
+            fields,
+            petitioner: None,
+            client_request_id: None,
+            unit_id: None,
+            attachments: vec![],
+        };
+        let id = svc.register(Actor::Staff(grid), req).await?.case.id;
+        let mut steps: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![];
+        let register = (10, dispatcher, "register_event", f(&[("note", json!("经核实属实，予以立案"))]));
+        let dispatch = (20, dispatcher, "dispatch", f(&[("target_unit", dept.clone())]));
+        let feedback =
+            |m: i64| (m, staff, "feedback", f(&[("feedback", json!("已安排人员现场处置完毕，附处置后照片。"))]));
+        match *path {
+            "reported" => {}
+            "not_registered" => {
+                steps.push((15, dispatcher, "not_register", f(&[("reason", json!("与已立案的案卷重复"))])))
+            }
+            _ => {
+                steps.push(register);
+                match *path {
+                    "registered" => {}
+                    "voided" => {
+                        steps.push((30, dispatcher, "void", f(&[("reason", json!("经核实已由产权单位自行处理"))])))
+                    }
+                    _ => {
+                        steps.push(dispatch);
+                        match *path {
+                            "extension_pending" => steps.push((
+                                40,
+                                staff,
+                                "request_extension",
+                                f(&[("extension_hours", json!(4)), ("reason", json!("需协调产权单位到场"))]),
+                            )),
+                            "suspended" => steps.push((
+                                60,
+                                dispatcher,
+                                "suspend",
+                                f(&[("reason", json!("需待管线迁改完成后处置"))]),
+                            )),
+                            "handled" => steps.push(feedback(100)),
+                            "closed" => {
+                                steps.push(feedback(100));
+                                steps.push((150, grid, "verify_pass", f(&[("note", json!("现场核查，已处置到位"))])));
+                            }
+                            "reworked" => {
+                                steps.push(feedback(100));
+                                steps.push((130, grid, "rework", f(&[("reason", json!("现场核查仍未处置到位"))])));
+                                steps.push(feedback(200));
+                                steps.push((240, grid, "verify_pass", f(&[("note", json!("返工后核查合格"))])));
+                            }
+                            _ => {} // "handling" and "overdue": still with the department
+                        }
+                    }
+                }
+            }
+        }
+        for (minutes, who, action, fields) in steps {
+            if at(minutes) >= now {
+                break;
+            }
+            clock.set(at(minutes));
+            svc.act(Actor::Staff(who), id, action, fields, None).await?;
+        }
+        if let Some(r) = svc.store.case(id).await.map_err(taizhang_service::se)? {
+            *states.entry(r.state).or_default() += 1;
+        }
+    }
+    Ok(states)
 }
 
 enum Who {

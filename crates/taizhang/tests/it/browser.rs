@@ -221,7 +221,13 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     assert!(receipt.contains("信访事项回执"), "{receipt}");
     let code = receipt.split("查询码：<strong>").nth(1).unwrap().split('<').next().unwrap().to_string();
     let password = receipt.split("查询密码：<strong>").nth(1).unwrap().split('<').next().unwrap().to_string();
-    let case_link = receipt.split("href=\"/cases/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let case_link = receipt
+        .split("href=\"/cases/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|id| id.chars().all(|c| c.is_ascii_digit()))
+        .expect("the receipt links to its case")
+        .to_string();
     let case_url = app.url(&format!("/cases/{case_link}"));
 
     // The petition office assigns it to the housing bureau.

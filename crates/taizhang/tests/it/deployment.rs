@@ -183,18 +183,20 @@ async fn cases_keep_the_workflow_version_they_opened_under() {
 /// The README's first command loads the demo: every state is reached through the real service and the
 /// result verifies.
 #[tokio::test]
-async fn demo_reaches_every_petition_state_and_verifies() {
+async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     let dir = fresh_dir("demo");
     let loc = Location::new(&dir, None);
     let report = taizhang::demo::load(&loc, 48).await.expect("demo loads");
     assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
     assert!(dir.join("demo-accounts.txt").exists());
     let svc = taizhang::build_default(&loc).await.unwrap();
-    let def = svc.workflows.get("petition").unwrap();
-    for state in &def.states {
-        assert!(report.contains(&format!("{}：", state.name)), "no demo case in state {}: {report}", state.id);
+    for kind in ["petition", "grid_event"] {
+        let def = svc.workflows.get(kind).unwrap();
+        for state in &def.states {
+            assert!(report.contains(&format!("{}：", state.name)), "no demo {kind} in state {}: {report}", state.id);
+        }
     }
     let v = svc.verify().await.unwrap();
     assert!(v.ok, "{:?}", v.problems);
-    assert_eq!(v.cases, 48);
+    assert_eq!(v.cases, 48 + 26, "48 petitions and 26 grid events");
 }

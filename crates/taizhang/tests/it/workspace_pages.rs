@@ -493,3 +493,52 @@ async fn personal_data_is_revealed_on_the_page_only_on_request_and_audited() {
     assert!(s == 404 || s == 403, "{s}");
     assert!(!page.contains("13812341234"));
 }
+
+#[tokio::test]
+async fn any_kind_is_opened_and_worked_from_its_definition_on_the_generic_pages() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let grid = sign_in(&app, "grid").await;
+    let (s, chooser) = grid.get(&app, "/cases/new").await;
+    assert_eq!(s, 200);
+    assert!(chooser.contains("/cases/new/grid_event") && !chooser.contains("/register"), "{chooser}");
+    let (s, form) = grid.get(&app, "/cases/new/grid_event").await;
+    assert_eq!(s, 200);
+    assert!(form.contains("事部件小类") && form.contains("井盖缺失（部件·公用设施）"), "{form}");
+    let csrf = hidden(&form, "csrf");
+    let request_id = hidden(&form, "client_request_id");
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("client_request_id", request_id.as_str()),
+        ("source", "grid_worker"),
+        ("subclass", "manhole_missing"),
+        ("location", "幸福路 12 号对面人行道"),
+        ("description", "雨水井盖缺失，已临时围挡。<b>危险</b>"),
+    ];
+    let (s, html, _) = grid.post(&app, "/cases/new/grid_event", &fields).await;
+    assert_eq!(s, 400, "no title");
+    let title_block = html.split("<label for=\"report-title\">").nth(1).unwrap().split("<input").next().unwrap();
+    assert!(title_block.contains("field-error") && title_block.contains("事由"), "{html}");
+    assert!(html.contains("幸福路 12 号对面人行道") && html.contains("&#60;b&#62;危险"), "input kept, escaped");
+    fields.push(("title", "人行道井盖缺失"));
+    let (s, _, location) = grid.post(&app, "/cases/new/grid_event", &fields).await;
+    assert_eq!(s, 303);
+    let location = location.unwrap();
+    let (_, page) = grid.get(&app, &location).await;
+    assert!(page.contains("已上报待受理") && page.contains("受理立案时限") && page.contains("个工作时"), "{page}");
+    // The dispatcher registers and dispatches it from the same generic case page.
+    let dispatcher = sign_in(&app, "dispatcher").await;
+    let (_, page) = dispatcher.get(&app, &location).await;
+    let csrf = hidden(&page, "csrf");
+    let version = hidden(&page, "expected_version");
+    let id = location.trim_start_matches("/cases/");
+    let (s, _, _) = dispatcher
+        .post(&app, &format!("/cases/{id}/act/register_event"), &[("csrf", &csrf), ("expected_version", &version)])
+        .await;
+    assert_eq!(s, 303);
+    let (_, page) = dispatcher.get(&app, &location).await;
+    assert!(page.contains("已立案待派遣") && page.contains("派遣时限"), "{page}");
+    // A reception clerk may not open grid events.
+    let clerk = sign_in(&app, "clerk").await;
+    let (s, _) = clerk.get(&app, "/cases/new/grid_event").await;
+    assert_eq!(s, 403);
+}
