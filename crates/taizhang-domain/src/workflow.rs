@@ -841,17 +841,34 @@ pub fn validate_payload(
     action: &ActionDef,
     payload: &Map<String, Value>,
 ) -> DomainResult<Map<String, Value>> {
+    let (out, mut problems) = payload_problems(def, action, payload);
+    if problems.is_empty() { Ok(out) } else { Err(problems.remove(0)) }
+}
+
+/// Every problem with `payload` for `action` (an unknown field, a bad value, a missing required field), each
+/// naming its field, so a form can mark them all at once; and the payload with only the declared fields.
+pub fn payload_problems(
+    def: &WorkflowDef,
+    action: &ActionDef,
+    payload: &Map<String, Value>,
+) -> (Map<String, Value>, Vec<DomainError>) {
     let mut out = Map::new();
+    let mut problems = vec![];
     for (k, v) in payload {
         if !action.requires.contains(k) && !action.optional.contains(k) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, format!("“{}”不接受字段 {k}", action.name)).at(k));
+            problems.push(DomainError::new(ErrorCode::InvalidInput, format!("“{}”不接受字段 {k}", action.name)).at(k));
+            continue;
         }
         if v.is_null() {
             continue;
         }
         let f = def.field(k).expect("validated definition");
-        check_value(f, v)?;
-        out.insert(k.clone(), normalise(f, v));
+        match check_value(f, v) {
+            Ok(()) => {
+                out.insert(k.clone(), normalise(f, v));
+            }
+            Err(e) => problems.push(e),
+        }
     }
     for r in &action.requires {
         let present = out.get(r).is_some_and(|v| match v {
@@ -859,12 +876,13 @@ pub fn validate_payload(
             Value::Array(a) => !a.is_empty(),
             _ => true,
         });
-        if !present {
+        if !present && !problems.iter().any(|p| p.field.as_deref() == Some(r.as_str())) {
             let name = def.field(r).map(|f| f.name.as_str()).unwrap_or(r);
-            return Err(DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写“{name}”", action.name)).at(r));
+            problems
+                .push(DomainError::new(ErrorCode::MissingField, format!("“{}”需要填写“{name}”", action.name)).at(r));
         }
     }
-    Ok(out)
+    (out, problems)
 }
 
 fn normalise(f: &FieldDef, v: &Value) -> Value {

@@ -509,30 +509,42 @@ impl Service {
         Ok((view, bytes))
     }
 
-    fn party_row(&self, p: &PartyInput) -> DomainResult<NewParty> {
+    /// Every problem with a petitioner's details, each naming its field.
+    pub fn party_problems(p: &PartyInput) -> Vec<DomainError> {
+        let mut problems = vec![];
         let name = p.name.trim();
         if name.is_empty() || name.chars().count() > 50 {
-            return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名（不超过 50 字）").at("name"));
+            problems.push(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名（不超过 50 字）").at("name"));
         }
         let phone_raw = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty());
         if phone_raw.is_some_and(|ph| !ph.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))) {
-            return Err(
-                DomainError::new(ErrorCode::InvalidInput, "联系电话只能包含数字（可带 +、-、括号和空格）").at("phone")
+            problems.push(
+                DomainError::new(ErrorCode::InvalidInput, "联系电话只能包含数字（可带 +、-、括号和空格）").at("phone"),
             );
-        }
-        let phone = phone_raw.map(mask::normalise_phone);
-        if phone.as_ref().is_some_and(|ph| !(7..=15).contains(&ph.len())) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "联系电话应为 7–15 位数字").at("phone"));
+        } else if phone_raw.map(mask::normalise_phone).is_some_and(|ph| !(7..=15).contains(&ph.len())) {
+            problems.push(DomainError::new(ErrorCode::InvalidInput, "联系电话应为 7–15 位数字").at("phone"));
         }
         let id = p.id_number.as_deref().map(mask::normalise_id_number).filter(|s| !s.is_empty());
         if id.as_deref().is_some_and(|i| !mask::valid_id_number(i)) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "身份证号码有误：应为 18 位，且末位校验码正确")
-                .at("id_number"));
+            problems.push(
+                DomainError::new(ErrorCode::InvalidInput, "身份证号码有误：应为 18 位，且末位校验码正确")
+                    .at("id_number"),
+            );
         }
+        if p.address.as_deref().map(str::trim).is_some_and(|a| a.chars().count() > 200) {
+            problems.push(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字").at("address"));
+        }
+        problems
+    }
+
+    fn party_row(&self, p: &PartyInput) -> DomainResult<NewParty> {
+        if let Some(e) = Self::party_problems(p).into_iter().next() {
+            return Err(e);
+        }
+        let name = p.name.trim();
+        let phone = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(mask::normalise_phone);
+        let id = p.id_number.as_deref().map(mask::normalise_id_number).filter(|s| !s.is_empty());
         let address = p.address.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        if address.is_some_and(|a| a.chars().count() > 200) {
-            return Err(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字").at("address"));
-        }
         Ok(NewParty {
             role: "petitioner".into(),
             name_enc: self.seal(name),
@@ -725,6 +737,17 @@ impl Service {
     }
 
     /// The clerk's check before saving: open cases of the same petitioner (same phone or ID number).
+    /// Everything wrong with an intake's fields and petitioner at once (for forms that mark every problem),
+    /// without writing anything. Empty when only the checks made at registration itself remain.
+    pub fn intake_problems(&self, req: &IntakeRequest) -> Vec<DomainError> {
+        let Ok(def) = self.workflows.get(&req.kind) else { return vec![] };
+        let (_, mut problems) = workflow::payload_problems(def, def.intake_action(), &req.fields);
+        if let Some(p) = &req.petitioner {
+            problems.extend(Self::party_problems(p));
+        }
+        problems
+    }
+
     /// A category model learned from the unit's own history: the newest `limit` categorised cases of `kind`
     /// (their title, content, facts and reasons → their category).
     pub async fn train_categories(&self, kind: &str, limit: i64) -> DomainResult<Classifier> {

@@ -154,13 +154,14 @@ struct SubmitPage {
     kept_files: Vec<String>,
     accept: &'static str,
     max_file_bytes: usize,
-    error: Option<DomainError>,
+    /// Why the submission was refused: every problem found, each shown beside its field.
+    errors: Vec<DomainError>,
 }
 
 impl SubmitPage {
     /// The refusal's message when it is about `field` (shown next to that input).
     fn err(&self, field: &str) -> Option<&str> {
-        self.error.as_ref().filter(|e| e.field.as_deref() == Some(field)).map(|e| e.message.as_str())
+        self.errors.iter().find(|e| e.field.as_deref() == Some(field)).map(|e| e.message.as_str())
     }
     /// The refusal's message when it is about no particular input (shown above the form).
     fn general_error(&self) -> Option<&str> {
@@ -178,10 +179,7 @@ impl SubmitPage {
             "files",
             "answer",
         ];
-        self.error
-            .as_ref()
-            .filter(|e| e.field.as_deref().is_none_or(|f| !placed.contains(&f)))
-            .map(|e| e.message.as_str())
+        self.errors.iter().find(|e| e.field.as_deref().is_none_or(|f| !placed.contains(&f))).map(|e| e.message.as_str())
     }
 }
 
@@ -196,7 +194,7 @@ async fn submit_page(
     form: SubmitForm,
     form_id: String,
     kept: Vec<String>,
-    error: Option<DomainError>,
+    errors: Vec<DomainError>,
 ) -> Response {
     let offices = match s.svc.portal_offices().await {
         Ok(u) => u.into_iter().map(|u| (u.id.to_string(), u.name)).collect(),
@@ -208,10 +206,12 @@ async fn submit_page(
         .map(|f| f.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     let ch = s.challenges.issue();
-    let status = match &error {
-        Some(e) => StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-        None => StatusCode::OK,
-    };
+    // The most serious problem decides the status (an oversized upload answers 413).
+    let status = errors
+        .iter()
+        .map(|e| StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST))
+        .max()
+        .unwrap_or(StatusCode::OK);
     let page = SubmitPage {
         me: None,
         offices,
@@ -223,14 +223,14 @@ async fn submit_page(
         kept_files: kept,
         accept: ACCEPT,
         max_file_bytes: MAX_FILE_BYTES,
-        error,
+        errors,
     };
     no_store((status, page))
 }
 
 async fn submit_form(State(s): State<AppState>) -> Response {
     let form = SubmitForm { matter_type: "claim".into(), ..Default::default() };
-    submit_page(&s, form, random_id(), vec![], None).await
+    submit_page(&s, form, random_id(), vec![], vec![]).await
 }
 
 /// Receipts shown in the last 30 minutes, by the submission form's id: reloading the receipt page (which
@@ -289,12 +289,12 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
     let (files, refused_file) = crate::upload::screen(s.stash.merge(&form_id, files));
     let problem = problem.or(refused_file);
     let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    let refuse = |form: SubmitForm, files: Vec<taizhang_service::cases::Upload>, e: DomainError| {
+    let refuse = |form: SubmitForm, files: Vec<taizhang_service::cases::Upload>, errors: Vec<DomainError>| {
         let (s, form_id, names) = (s.clone(), form_id.clone(), names.clone());
         async move {
-            let too_large = e.code == ErrorCode::BodyTooLarge;
+            let too_large = errors.iter().any(|e| e.code == ErrorCode::BodyTooLarge);
             s.stash.keep(&form_id, files);
-            let mut r = submit_page(&s, form, form_id, names, Some(e)).await;
+            let mut r = submit_page(&s, form, form_id, names, errors).await;
             if too_large {
                 r.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
             }
@@ -302,20 +302,7 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
         }
     };
     if let Err(e) = s.limiter.hit("portal_submit", crate::limit::PORTAL_SUBMIT, src.as_deref()) {
-        return refuse(form, files, e).await;
-    }
-    if let Some(e) = problem {
-        return refuse(form, files, e).await;
-    }
-    if let Err(e) = s.challenges.check(&get("challenge"), &get("answer")) {
-        return refuse(form, files, e.at("answer")).await;
-    }
-    let Ok(unit_id) = form.unit_id.parse::<i64>() else {
-        return refuse(form, files, DomainError::new(ErrorCode::MissingField, "请选择受理机关").at("unit_id")).await;
-    };
-    if form.phone.is_empty() {
-        let e = DomainError::new(ErrorCode::MissingField, "请填写联系电话，以便办理单位与您联系").at("phone");
-        return refuse(form, files, e).await;
+        return refuse(form, files, vec![e]).await;
     }
     let mut fields = Map::new();
     fields.insert("channel".into(), Value::from("web"));
@@ -341,9 +328,29 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
             address: opt(&form.address),
         }),
         client_request_id: Some(format!("portal-{form_id}")),
-        unit_id: Some(unit_id),
+        unit_id: form.unit_id.parse::<i64>().ok(),
         attachments: files.clone(),
     };
+    // Every problem at once, each beside its field: the upload, the question, the office, the phone, and what
+    // the petition's definition and the petitioner checks find.
+    let mut errors: Vec<DomainError> = problem.into_iter().collect();
+    if let Err(e) = s.challenges.check(&get("challenge"), &get("answer")) {
+        errors.push(e.at("answer"));
+    }
+    if req.unit_id.is_none() {
+        errors.push(DomainError::new(ErrorCode::MissingField, "请选择受理机关").at("unit_id"));
+    }
+    if form.phone.is_empty() {
+        errors.push(DomainError::new(ErrorCode::MissingField, "请填写联系电话，以便办理单位与您联系").at("phone"));
+    }
+    for e in s.svc.intake_problems(&req) {
+        if !errors.iter().any(|x| x.field == e.field) {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return refuse(form, files, errors).await;
+    }
     match s.svc.register(Actor::Resident, req).await {
         Ok(r) => {
             let receipt = ReceiptPage {
@@ -357,7 +364,7 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
             s.receipts.keep(&form_id, receipt.clone());
             no_store(receipt)
         }
-        Err(e) => refuse(form, files, e).await,
+        Err(e) => refuse(form, files, vec![e]).await,
     }
 }
 

@@ -109,9 +109,29 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
     assert!(!html.contains("<script>alert"), "never echoed as markup");
     assert!(html.contains("已收到附件：照片.png"), "the photo need not be chosen again");
 
+    // Several mistakes at once are all marked at once, each beside its field.
+    let mut many = fields.clone();
+    many[8].1 = hidden(&html, "challenge");
+    many[9].1 = "不知道".to_string();
+    many[7].1 = "电话".to_string();
+    many.retain(|(k, _)| *k != "title");
+    many.push(("id_number", "110101199003074511".to_string()));
+    let (s, errs) = submit(&app, &many, &[]).await;
+    assert_eq!(s, 400);
+    for (field, message) in [
+        ("answer", "验证题答案不正确"),
+        ("phone", "联系电话只能包含数字"),
+        ("id_number", "身份证号码有误"),
+        ("title", "需要填写“事由”"),
+    ] {
+        let block = errs.split(&format!("<label for=\"{field}\">")).nth(1).unwrap().split("<input").next().unwrap();
+        assert!(block.contains(message), "{field} marked with {message}: {block}");
+    }
+    assert!(errs.contains("有 4 处需要修改"), "{errs}");
+
     // A script disguised as a photo is refused by its content; the real photo stays.
-    fields[8].1 = hidden(&html, "challenge");
-    fields[9].1 = solve(&html).to_string();
+    fields[8].1 = hidden(&errs, "challenge");
+    fields[9].1 = solve(&errs).to_string();
     let (s, html) = submit(&app, &fields, &[("scan.jpg", b"<html><script>alert(1)</script>")]).await;
     assert_eq!(s, 400);
     assert!(html.contains("附件“scan.jpg”不是可接受的文件类型"), "{html}");
