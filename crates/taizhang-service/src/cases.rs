@@ -255,6 +255,8 @@ pub struct ListQuery {
     pub clock_status: Option<ClockStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// A case code, or words in the title.
+    pub text: Option<String>,
     pub sort: CaseSort,
     pub page: i64,
     pub per_page: i64,
@@ -1335,6 +1337,7 @@ impl Service {
             clock_status: q.clock_status,
             created_from: q.from,
             created_to: q.to,
+            text: q.text.clone().filter(|t| !t.trim().is_empty()),
             now: Some(now),
             scope: Some(ScopeFilter { user_id: p.user.id, unit_id: p.unit.id, unit_path: p.unit.path.clone() }),
             sort: q.sort,
@@ -1402,12 +1405,18 @@ impl Service {
                     at: e.at,
                     action_name: action_name(&def, &e.action),
                     unit: e.actor_unit.and_then(|u| units.get(&u).cloned()),
-                    // Public fields only, named and with choices in words (处理意见: 予以支持, not outcome: support).
+                    // Public fields only, named and with choices in words (处理意见: 予以支持, not outcome: support);
+                    // at intake also what the resident said (their own words: request, facts, category), but
+                    // never a unit or person the clerk recorded.
                     fields: payload
                         .fields
                         .into_iter()
                         .filter_map(|(k, v)| {
-                            let f = def.field(&k).filter(|f| f.public)?;
+                            let own_words = e.action == def.intake
+                                && def.field(&k).is_some_and(|f| {
+                                    matches!(f.ty, FieldType::Text | FieldType::LongText | FieldType::Choice)
+                                });
+                            let f = def.field(&k).filter(|f| f.public || own_words)?;
                             let label = v.as_str().and_then(|x| f.options.get(x)).map(|l| Value::from(l.as_str()));
                             Some((f.name.clone(), label.unwrap_or(v)))
                         })

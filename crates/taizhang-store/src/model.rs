@@ -211,6 +211,8 @@ pub struct CaseFilter {
     pub clock_status: Option<ClockStatus>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// A case code (exact) or words in the title.
+    pub text: Option<String>,
     /// Needed for clock-status filters.
     pub now: Option<DateTime<Utc>>,
     pub scope: Option<ScopeFilter>,

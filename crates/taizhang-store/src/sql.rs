@@ -855,6 +855,13 @@ impl Store for SqlStore {
             conds.push("created_us < ?");
             args.push(Arg::I(us(t)));
         }
+        if let Some(t) = &f.text {
+            // Exact code, or the words anywhere in the title (LIKE wildcards in the words are taken literally).
+            conds.push("(code = ? OR title LIKE ? ESCAPE '\\')");
+            args.push(Arg::S(t.trim().to_uppercase()));
+            let escaped = t.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            args.push(Arg::S(format!("%{escaped}%")));
+        }
         if let Some(status) = f.clock_status {
             let now = us(f.now.unwrap_or_else(Utc::now));
             match status {

@@ -382,6 +382,8 @@ pub struct ListParams {
     pub from: Option<String>,
     /// Registered before (YYYY-MM-DD: before the end of that day).
     pub to: Option<String>,
+    /// A case code (exact) or words in the title.
+    pub q: Option<String>,
     /// deadline (default) | newest | oldest
     pub sort: Option<String>,
     pub page: Option<i64>,
@@ -427,6 +429,7 @@ impl ListParams {
             clock_status,
             from,
             to,
+            text: self.q.filter(|x| !x.trim().is_empty()),
             sort,
             page: self.page.unwrap_or(1),
             per_page: self.per_page.unwrap_or(20),

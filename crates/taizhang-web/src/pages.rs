@@ -1125,6 +1125,12 @@ async fn document_page(
 /// The filter form as typed (empty means "any").
 #[derive(Default, serde::Deserialize)]
 struct ListForm {
+    /// The case kind listed; petitions when absent.
+    #[serde(default)]
+    kind: String,
+    /// A case code or words in the title.
+    #[serde(default)]
+    q: String,
     #[serde(default)]
     state: String,
     #[serde(default)]
@@ -1142,6 +1148,10 @@ struct ListForm {
 }
 
 impl ListForm {
+    fn kind(&self) -> String {
+        if self.kind.trim().is_empty() { "petition".into() } else { self.kind.trim().to_string() }
+    }
+
     fn params(&self) -> Result<crate::api::ListParams, DomainError> {
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         let page = match opt(&self.page) {
@@ -1149,7 +1159,8 @@ impl ListForm {
             None => None,
         };
         Ok(crate::api::ListParams {
-            kind: Some("petition".into()),
+            kind: Some(self.kind()),
+            q: opt(&self.q),
             state: opt(&self.state),
             clock_status: opt(&self.clock_status),
             category: opt(&self.category),
@@ -1165,6 +1176,8 @@ impl ListForm {
     /// The filters as a query string, for pagination and export links.
     fn query(&self) -> String {
         let pairs = [
+            ("kind", &self.kind),
+            ("q", &self.q),
             ("state", &self.state),
             ("clock_status", &self.clock_status),
             ("category", &self.category),
@@ -1189,6 +1202,8 @@ struct ListRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "cases.html")]
 struct CasesPage {
+    /// (kind, name) of every case kind, for the kind selector.
+    kinds: Vec<(String, String)>,
     me: Option<Me>,
     f: ListForm,
     query: String,
@@ -1216,7 +1231,8 @@ async fn case_list(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let def = s.svc.workflows.get("petition").ok();
+    let def = s.svc.workflows.get(&f.kind()).ok();
+    let kinds = s.svc.workflows.all().map(|d| (d.kind.clone(), d.name.clone())).collect();
     let result = async { s.svc.list(&p, &f.params()?.into_query()?).await }.await;
     let (page, error) = match result {
         Ok(page) => (page, None),
@@ -1244,6 +1260,7 @@ async fn case_list(
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let view = CasesPage {
         me: Some(me(&p)),
+        kinds,
         query: f.query(),
         f,
         states: def.map(|d| d.states.iter().map(|st| (st.id.clone(), st.name.clone())).collect()).unwrap_or_default(),

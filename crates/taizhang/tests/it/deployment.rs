@@ -200,3 +200,90 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(v.cases, 48 + 26, "48 petitions and 26 grid events");
 }
+
+/// A city sets its own time limit for one grid subclass as data: a new version of the definition in the data
+/// directory, loaded at the next start; cases opened before keep the limit they opened under.
+#[tokio::test]
+async fn a_city_changes_one_grid_subclass_limit_without_a_rebuild() {
+    use serde_json::json;
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let grid = app.token("grid").await;
+    let dispatcher = app.token("dispatcher").await;
+    let report = json!({"kind": "grid_event", "fields": {"source": "patrol", "subclass": "illegal_ads",
+        "location": "解放路 3 号", "title": "小广告", "description": "电线杆上张贴小广告"}});
+    let open = |token: String| {
+        let (app, report) = (&app, report.clone());
+        async move {
+            let (s, b) = app.post(&token, "/api/v1/cases", report).await;
+            assert_eq!(s, 201, "{b}");
+            b["case"]["id"].as_i64().unwrap()
+        }
+    };
+    let old = open(grid.clone()).await;
+    app.act(&dispatcher, old, "register_event", json!({})).await;
+    app.act(&dispatcher, old, "dispatch", json!({"target_unit": app.units["dc_zj"]})).await;
+
+    let shipped = EMBEDDED.iter().find(|(f, _)| *f == "grid_event.toml").unwrap().1;
+    let local = shipped.replacen("version = 1\n", "version = 2\n", 1).replacen(
+        "amount = 4\nunit = \"working_hours\"\nsource = \"示例标准：违规张贴小广告、乱堆物料 4 个工作时内处置\"",
+        "amount = 1\nunit = \"working_hours\"\nsource = \"本市规定：违规张贴小广告 1 个工作时内清除\"",
+        1,
+    );
+    assert_ne!(local, shipped.replacen("version = 1\n", "version = 2\n", 1), "the subclass rule was found");
+    std::fs::create_dir_all(app.loc.data_dir.join("workflows")).unwrap();
+    std::fs::write(app.loc.data_dir.join("workflows/grid_event.toml"), local).unwrap();
+    let svc = build(&app.loc, Arc::new(ManualClock::new(t0()))).await.expect("the local definition loads");
+    assert_eq!(svc.workflows.get("grid_event").unwrap().version, 2);
+
+    // Served by the restarted service: a new case gets 1 working hour; the old one keeps its 4.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(taizhang_web::serve(listener, svc.clone(), std::future::pending()));
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut r = client.request(method, format!("{base}{path}")).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    let r: Value =
+        call(reqwest::Method::POST, "/api/v1/cases", &grid, Some(report.clone())).await.unwrap().json().await.unwrap();
+    let new = r["case"]["id"].as_i64().unwrap();
+    for (id, action, fields) in
+        [(new, "register_event", json!({})), (new, "dispatch", json!({"target_unit": app.units["dc_zj"]}))]
+    {
+        let case: Value = call(reqwest::Method::GET, &format!("/api/v1/cases/{id}"), &dispatcher, None)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let body = json!({"fields": fields, "expected_version": case["version"]});
+        let r = call(reqwest::Method::POST, &format!("/api/v1/cases/{id}/actions/{action}"), &dispatcher, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let handling = |case: &Value| {
+        case["clocks"].as_array().unwrap().iter().find(|c| c["clock"] == "handling").unwrap()["source"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let new_case: Value = call(reqwest::Method::GET, &format!("/api/v1/cases/{new}"), &dispatcher, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old_case: Value = call(reqwest::Method::GET, &format!("/api/v1/cases/{old}"), &dispatcher, None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(handling(&new_case).contains("1 个工作时内清除"), "{new_case}");
+    assert!(handling(&old_case).contains("4 个工作时内处置"), "{old_case}");
+    assert!(svc.verify().await.unwrap().ok);
+}

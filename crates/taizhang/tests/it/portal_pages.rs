@@ -219,6 +219,12 @@ async fn resident_submits_online_and_staff_read_the_files(app: TestApp) {
     assert!(r.text().await.unwrap().contains("已连续输错 10 次"));
     let (_, view) = app.svc.portal_case(&code, &password).await.unwrap();
     assert!(view.title.contains("小區電梯壞了😀"));
+    // Her own words are in her timeline; what staff record internally is not.
+    let intake = &view.timeline[0];
+    assert!(
+        intake.fields.get("诉求内容").and_then(|v| v.as_str()).is_some_and(|c| c.starts_with("請儘快維修")),
+        "{intake:?}"
+    );
 
     // The petition office sees the case and its file; the download is the file, and it is audited.
     let office = app.token("office").await;

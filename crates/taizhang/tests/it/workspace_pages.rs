@@ -323,6 +323,30 @@ async fn the_case_list_filters_and_exports_an_audited_excel_file() {
     let (s, bad) = browser.get(&app, "/cases?from=yesterday").await;
     assert_eq!(s, 400);
     assert!(bad.contains("无法识别的日期"), "{bad}");
+    // Search by a receipt code (any case) or by words of the title; wildcards are taken literally.
+    let (_, found) = browser.get(&app, &format!("/cases?q={}", code_b.to_lowercase())).await;
+    assert!(found.contains(&code_b) && !found.contains(&code_a) && found.contains("共 1 件"), "{found}");
+    let (_, found) = browser.get(&app, "/cases?q=%E7%94%B5%E6%A2%AF").await; // 电梯
+    assert!(found.contains("共 2 件"), "{found}");
+    let (_, none) = browser.get(&app, "/cases?q=%25").await; // %
+    assert!(none.contains("共 0 件"), "{none}");
+    // Other kinds are listed the same way.
+    let grid = app.token("grid").await;
+    let (s, g) = app
+        .post(
+            &grid,
+            "/api/v1/cases",
+            json!({"kind": "grid_event", "fields": {"source": "patrol", "subclass": "other",
+            "location": "人民路", "title": "共享单车乱停放", "description": "十余辆单车堵住盲道"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{g}");
+    let dispatcher = sign_in(&app, "dispatcher").await;
+    let (_, grid_list) = dispatcher.get(&app, "/cases?kind=grid_event").await;
+    assert!(
+        grid_list.contains("共享单车乱停放") && grid_list.contains("已上报待受理") && !grid_list.contains(&code_a),
+        "{grid_list}"
+    );
 
     let r = browser
         .client
