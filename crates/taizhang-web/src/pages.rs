@@ -216,6 +216,17 @@ fn refusal(e: DomainError, me: Option<Me>) -> Response {
     }
 }
 
+/// The signed-in staff member submitting a form, once the form's CSRF token matches the session's.
+async fn staff_writing(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<Principal, Response> {
+    let p = staff(state, headers, false).await?;
+    check_csrf(&p, form).map_err(|e| refusal(e, Some(me(&p))))?;
+    Ok(p)
+}
+
 /// The signed-in staff member behind the session cookie (bearer tokens are for the API).
 async fn staff(state: &AppState, headers: &HeaderMap, allow_password_change: bool) -> Result<Principal, Response> {
     let Some((token, true)) = request_token(headers) else {
@@ -518,13 +529,10 @@ async fn case_reveal(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let p = match staff(&s, &headers, false).await {
+    let p = match staff_writing(&s, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(e) = check_csrf(&p, &form) {
-        return refusal(e, Some(me(&p)));
-    }
     let id = match parse_id(&id) {
         Ok(id) => id,
         Err(e) => return refusal(e, Some(me(&p))),
@@ -592,13 +600,10 @@ async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let p = match staff(&s, &headers, false).await {
+    let p = match staff_writing(&s, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(e) = check_csrf(&p, &form) {
-        return refusal(e, Some(me(&p)));
-    }
     let id = match parse_id(&id) {
         Ok(id) => id,
         Err(e) => return refusal(e, Some(me(&p))),
@@ -785,6 +790,7 @@ struct AssistFragment {
 /// While the clerk types (htmx, no full reload): the likely categories for the text so far, and open cases of
 /// the same petitioner. Without JavaScript the same duplicate check happens when the form is submitted.
 async fn register_assist(State(s): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    // Who is asking, before reading what may be a large upload.
     let p = match staff(&s, &headers, false).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -908,13 +914,10 @@ async fn new_case(
     Path(kind): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let p = match staff(&s, &headers, false).await {
+    let p = match staff_writing(&s, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    if let Err(e) = check_csrf(&p, &form) {
-        return refusal(e, Some(me(&p)));
-    }
     let request_id = form.iter().find(|(k, _)| k == "client_request_id").map(|(_, v)| v.clone()).unwrap_or_default();
     let def = match s.svc.workflows.get(&kind) {
         Ok(d) => d.clone(),
@@ -963,6 +966,7 @@ async fn register_form(State(s): State<AppState>, headers: HeaderMap) -> Respons
 }
 
 async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    // Who is asking, before reading what may be a large upload.
     let p = match staff(&s, &headers, false).await {
         Ok(p) => p,
         Err(r) => return r,

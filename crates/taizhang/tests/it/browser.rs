@@ -325,30 +325,12 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     b.fill("#phone", "13700001111").await;
     b.fill("#files", photo.to_str().unwrap()).await;
     let question = form.split("<label for=\"answer\">").nth(1).unwrap().split("等于多少？").next().unwrap().to_string();
-    b.fill("#answer", &solve(&question).to_string()).await;
+    b.fill("#answer", &crate::helpers::solve_question(&question).to_string()).await;
     b.click("form[action='/portal/submit'] button").await;
     let receipt = b.wait_for("提交成功").await;
     assert!(receipt.contains("已收到附件：楼道.png") && receipt.contains("receipt-password"), "{receipt}");
     b.assert_no_js_errors("on the portal").await;
     assert!(app.svc.verify().await.unwrap().ok);
-}
-
-/// The sum the portal asks, read as a person reads it: "七加五", "十三减四".
-fn solve(q: &str) -> u32 {
-    let digit = |c: char| "零一二三四五六七八九".chars().position(|d| d == c).unwrap() as u32;
-    let num = |s: &str| -> u32 {
-        let c: Vec<char> = s.chars().collect();
-        match c.as_slice() {
-            ['十'] => 10,
-            ['十', d] => 10 + digit(*d),
-            [d] => digit(*d),
-            _ => panic!("unexpected numeral {s}"),
-        }
-    };
-    match q.split_once('加') {
-        Some((a, b)) => num(a) + num(b),
-        None => q.split_once('减').map(|(a, b)| num(a) - num(b)).unwrap(),
-    }
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

@@ -153,18 +153,11 @@ async fn cases_keep_the_workflow_version_they_opened_under() {
     let actor = taizhang_service::cases::Actor::Staff(&staff);
     svc.act(actor, old_case, "accept", Default::default(), None).await.expect("old action on an old case");
     let (_, clerk_p) = svc.login("clerk", crate::helpers::PASSWORD, None).await.unwrap();
-    let mut fields = serde_json::Map::new();
-    for (k, v) in [("channel", "visit"), ("matter_type", "claim"), ("title", "新流程"), ("content", "内容")] {
-        fields.insert(k.into(), v.into());
-    }
-    let req = taizhang_service::cases::IntakeRequest {
-        kind: "petition".into(),
-        fields,
-        petitioner: None,
-        client_request_id: None,
-        unit_id: None,
-        attachments: vec![],
-    };
+    let req = crate::helpers::intake(
+        "petition",
+        &[("channel", "visit"), ("matter_type", "claim"), ("title", "新流程"), ("content", "内容")],
+        vec![],
+    );
     let new_case = svc.register(taizhang_service::cases::Actor::Staff(&clerk_p), req).await.unwrap().case;
     assert!(new_case.available_actions.is_empty() || new_case.available_actions.iter().all(|a| a.id != "accept"));
     assert!(svc.verify().await.unwrap().ok);

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use taizhang::{Location, build};
 use taizhang_domain::access::Role;
+use taizhang_service::cases::IntakeRequest;
 use taizhang_service::{ManualClock, Service};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,4 +290,35 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// The portal's question ("七加五等于多少？" without the ending, "十三减四") answered as a person reads it.
+pub fn solve_question(q: &str) -> u32 {
+    let q = q.trim_end_matches("等于多少？");
+    let digit = |c: char| "零一二三四五六七八九".chars().position(|d| d == c).unwrap() as u32;
+    let num = |s: &str| -> u32 {
+        let c: Vec<char> = s.chars().collect();
+        match c.as_slice() {
+            ['十'] => 10,
+            ['十', d] => 10 + digit(*d),
+            [d] => digit(*d),
+            _ => panic!("unexpected numeral {s}"),
+        }
+    };
+    match q.split_once('加') {
+        Some((a, b)) => num(a) + num(b),
+        None => q.split_once('减').map(|(a, b)| num(a) - num(b)).unwrap(),
+    }
+}
+
+/// An intake as a service caller builds it: text fields, no petitioner, the given files.
+pub fn intake(kind: &str, fields: &[(&str, &str)], files: Vec<taizhang_service::cases::Upload>) -> IntakeRequest {
+    IntakeRequest {
+        kind: kind.into(),
+        fields: fields.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect(),
+        petitioner: None,
+        client_request_id: None,
+        unit_id: None,
+        attachments: files,
+    }
 }

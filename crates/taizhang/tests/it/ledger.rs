@@ -86,21 +86,11 @@ async fn tampering_is_caught_on_postgres() {
 /// A case registered with two files (one PDF, one JPEG); returns its code.
 async fn with_attachments(app: &TestApp) -> String {
     let (_, clerk) = app.svc.login("clerk", crate::helpers::PASSWORD, None).await.unwrap();
-    let mut fields = serde_json::Map::new();
-    for (k, v) in [("channel", "letter"), ("matter_type", "claim"), ("title", "附件案件"), ("content", "见附件")]
-    {
-        fields.insert(k.into(), v.into());
-    }
     let upload =
         |name: &str, bytes: &[u8]| taizhang_service::cases::Upload { name: name.into(), bytes: bytes.to_vec() };
-    let req = taizhang_service::cases::IntakeRequest {
-        kind: "petition".into(),
-        fields,
-        petitioner: None,
-        client_request_id: None,
-        unit_id: None,
-        attachments: vec![upload("来信.pdf", b"%PDF-1.4 letter"), upload("现场.jpg", b"\xFF\xD8\xFF\xE0 photo")],
-    };
+    let fields = [("channel", "letter"), ("matter_type", "claim"), ("title", "附件案件"), ("content", "见附件")];
+    let files = vec![upload("来信.pdf", b"%PDF-1.4 letter"), upload("现场.jpg", b"\xFF\xD8\xFF\xE0 photo")];
+    let req = crate::helpers::intake("petition", &fields, files);
     app.svc.register(taizhang_service::cases::Actor::Staff(&clerk), req).await.unwrap().case.code
 }
 

@@ -22,22 +22,7 @@ fn hidden(html: &str, name: &str) -> String {
 
 /// Answers the page's question the way a person reads it.
 fn solve(html: &str) -> u32 {
-    let q = between(html, "<label for=\"answer\">", "等于多少？");
-    let digit = |c: char| "零一二三四五六七八九".chars().position(|d| d == c).unwrap() as u32;
-    let num = |s: &str| -> u32 {
-        let c: Vec<char> = s.chars().collect();
-        match c.as_slice() {
-            ['十'] => 10,
-            ['十', d] => 10 + digit(*d),
-            [d] => digit(*d),
-            _ => panic!("unexpected numeral {s}"),
-        }
-    };
-    if let Some((a, b)) = q.split_once('加') {
-        num(a) + num(b)
-    } else {
-        q.split_once('减').map(|(a, b)| num(a) - num(b)).unwrap()
-    }
+    crate::helpers::solve_question(between(html, "<label for=\"answer\">", "等于多少？"))
 }
 
 /// A multipart body as a browser sends it.

@@ -379,20 +379,9 @@ async fn every_route_answers_every_role_with_its_due_or_a_refusal() {
     app.act(&office, accusation, "assign", json!({"target_unit": app.units["rsj"]})).await;
     // A letter with a scanned page, assigned like the ordinary case.
     let (_, clerk_p) = app.svc.login("clerk", PASSWORD, None).await.unwrap();
-    let mut fields = serde_json::Map::new();
-    for (k, v) in [("channel", "letter"), ("matter_type", "claim"), ("title", "来信附扫描件"), ("content", "见附件")]
-    {
-        fields.insert(k.into(), v.into());
-    }
     let scan = taizhang_service::cases::Upload { name: "来信.pdf".into(), bytes: b"%PDF-1.4 scan".to_vec() };
-    let req = taizhang_service::cases::IntakeRequest {
-        kind: "petition".into(),
-        fields,
-        petitioner: None,
-        client_request_id: None,
-        unit_id: None,
-        attachments: vec![scan],
-    };
+    let fields = [("channel", "letter"), ("matter_type", "claim"), ("title", "来信附扫描件"), ("content", "见附件")];
+    let req = crate::helpers::intake("petition", &fields, vec![scan]);
     let letter = app.svc.register(taizhang_service::cases::Actor::Staff(&clerk_p), req).await.unwrap().case;
     app.act(&office, letter.id, "assign", json!({"target_unit": app.units["zjj"]})).await;
     let file = format!("/cases/{}/attachments/{}", letter.id, letter.attachments[0].id);
