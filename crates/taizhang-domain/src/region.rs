@@ -115,9 +115,31 @@ impl From<Region> for String {
     }
 }
 
+/// A unit grid code (单元网格编码): 15 digits — the 6-digit administrative code of the county, 3 for the street
+/// (township), 3 for the community, 3 for the grid's sequence.
+pub fn check_grid_code(code: &str) -> DomainResult<()> {
+    if code.len() != 15 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DomainError::new(ErrorCode::InvalidInput, format!("网格编码应为 15 位数字：{code}")));
+    }
+    Region::parse(&code[..6]).map(|_| ()).map_err(|e| {
+        DomainError::new(
+            ErrorCode::InvalidInput,
+            format!("网格编码 {code} 的前 6 位不是有效的行政区划代码：{}", e.message),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_codes_are_fifteen_digits_under_a_real_county() {
+        assert!(check_grid_code("330106001001003").is_ok());
+        assert!(check_grid_code("33010600100100").is_err(), "14 digits");
+        assert!(check_grid_code("33010600100100a").is_err());
+        assert!(check_grid_code("990000001001001").unwrap_err().message.contains("前 6 位"));
+    }
 
     #[test]
     fn county_code_belongs_to_its_province() {

@@ -67,6 +67,8 @@ pub enum FieldType {
     User,
     Users,
     Case,
+    /// A unit grid (网格) by its 15-digit code, one of the grids registered for the deployment.
+    Grid,
 }
 
 /// How a field's value changes who is responsible for the case.
@@ -943,6 +945,12 @@ fn check_value(f: &FieldDef, v: &Value) -> DomainResult<()> {
                 return bad("应为编号（正整数）");
             }
         }
+        FieldType::Grid => {
+            let Some(s) = v.as_str() else { return bad("应为网格编码") };
+            if let Err(e) = crate::region::check_grid_code(s) {
+                return bad(&format!("有误：{}", e.message));
+            }
+        }
         FieldType::Units | FieldType::Users => {
             let Some(a) = v.as_array() else { return bad("应为编号列表") };
             if a.iter().any(|x| id(x).is_none()) {
@@ -1696,7 +1704,7 @@ mod tests {
     fn shipped_definitions_change_only_with_a_new_version() {
         let pinned = [
             ("petition.toml", 2, "2b7763996ed2e2b842ad327a7dcdfec43328494154ed298f6f08332df489b1c7"),
-            ("grid_event.toml", 1, "ecff565363a3e05da11ee28dc5ec78adb2fd1e1d65970ff88ec72966b23a850c"),
+            ("grid_event.toml", 2, "d1060f1d0e3c8ac2b407fd2059b2aea938925451a36108ca9584b6df62dd24b9"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {
@@ -2557,6 +2565,7 @@ mod tests {
                 FieldType::Units | FieldType::Users => json!([1]),
                 FieldType::Text | FieldType::LongText => json!("测试"),
                 FieldType::Date => json!("2026-03-01"),
+                FieldType::Grid => json!("349901001001001"),
             };
             out.insert(id.clone(), v);
         }

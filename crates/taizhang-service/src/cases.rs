@@ -570,7 +570,8 @@ impl Service {
             .ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("单位 {id} 不存在")))
     }
 
-    /// Paths of the given units plus every unit named in `payload`; unknown units are an error.
+    /// Paths of the given units plus every unit named in `payload`; unknown units are an error, and so are
+    /// grid codes that are not registered grids.
     pub async fn unit_paths(
         &self,
         def: &WorkflowDef,
@@ -580,6 +581,16 @@ impl Service {
         let mut ids: Vec<i64> = known.into_iter().flatten().collect();
         for (k, v) in payload {
             match def.field(k).map(|f| f.ty) {
+                Some(FieldType::Grid) => {
+                    let code = v.as_str().unwrap_or_default();
+                    if !self.store.grids().await.map_err(se)?.iter().any(|g| g.code == code) {
+                        return Err(DomainError::new(
+                            ErrorCode::InvalidInput,
+                            format!("网格 {code} 尚未登记，请核对网格编码"),
+                        )
+                        .at(k.as_str()));
+                    }
+                }
                 Some(FieldType::Unit) => ids.extend(v.as_i64()),
                 Some(FieldType::Units) => ids.extend(v.as_array().into_iter().flatten().filter_map(|x| x.as_i64())),
                 _ => {}

@@ -9,7 +9,7 @@ use serde::Serialize;
 use taizhang_domain::access::{in_scope, is_accused};
 use taizhang_domain::indicators::LoopCounts;
 use taizhang_domain::region::Region;
-use taizhang_domain::workflow::{CaseState, EventPayload, apply_event, clock_views_lenient};
+use taizhang_domain::workflow::{CaseState, EventPayload, FieldType, apply_event, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
 use crate::cases::{UnitRef, access_facts};
@@ -107,6 +107,8 @@ impl Service {
             return Err(DomainError::new(ErrorCode::InvalidDate, "统计区间的结束日期应晚于开始日期"));
         }
         let as_of = to.min(self.now());
+        // The kind's grid field, if it has one (by type, not by name).
+        let grid_field = def.fields.iter().find(|f| f.ty == FieldType::Grid).map(|f| f.id.clone());
         let viewer = p.viewer();
         let (mut total, mut by_unit, mut by_grid) =
             (LoopCounts::default(), BTreeMap::<i64, LoopCounts>::new(), BTreeMap::<String, LoopCounts>::new());
@@ -143,7 +145,7 @@ impl Service {
                 if let Some(unit) = state.handling_unit {
                     by_unit.entry(unit).or_default().add(&lp, &state, &clocks);
                 }
-                if let Some(grid) = state.field_str("grid_code").filter(|g| !g.is_empty()) {
+                if let Some(grid) = grid_field.as_deref().and_then(|f| state.field_str(f)).filter(|g| !g.is_empty()) {
                     by_grid.entry(grid.to_string()).or_default().add(&lp, &state, &clocks);
                 }
             }

@@ -4,9 +4,12 @@
 use taizhang_domain::access::Role;
 use taizhang_domain::region::Region;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::{NewUnit, Unit};
+use taizhang_store::{Grid, NewUnit, Unit};
 
 use crate::{Principal, Service, se};
+
+/// Grid layers (网格图层).
+pub const GRID_LAYERS: &[(&str, &str)] = &[("unit", "单元网格"), ("community", "社区网格"), ("special", "专属网格")];
 
 pub const LEVELS: &[(&str, &str)] = &[
     ("province", "省"),
@@ -48,6 +51,43 @@ impl Service {
             .map_err(se)?;
         self.audit(by, None, "unit_created", Some(format!("unit:{}", unit.id)), "ok", unit.name.clone()).await?;
         Ok(unit)
+    }
+
+    /// Registers a unit grid under `unit_id`, optionally owned by a grid worker (system administrator).
+    pub async fn create_grid(&self, by: Option<&Principal>, grid: Grid) -> DomainResult<Grid> {
+        if let Some(p) = by {
+            p.require(Role::SystemAdmin)?;
+        }
+        taizhang_domain::region::check_grid_code(&grid.code)?;
+        let name = grid.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(DomainError::new(ErrorCode::InvalidInput, "网格名称不能为空，且不超过 100 字"));
+        }
+        if !GRID_LAYERS.iter().any(|(l, _)| *l == grid.layer) {
+            let names: Vec<String> = GRID_LAYERS.iter().map(|(l, n)| format!("{l}（{n}）")).collect();
+            return Err(DomainError::new(ErrorCode::InvalidInput, format!("网格图层无效，可选：{}", names.join("、"))));
+        }
+        self.unit_or_missing(grid.unit_id).await?;
+        if let Some(owner) = grid.owner_user_id {
+            let user = self.store.user(owner).await.map_err(se)?;
+            if !user.is_some_and(|u| u.roles.split(',').any(|r| r == Role::GridWorker.as_str())) {
+                return Err(DomainError::new(
+                    ErrorCode::InvalidInput,
+                    format!("用户 {owner} 不是网格员，不能作为网格责任人"),
+                ));
+            }
+        }
+        let grid = self.store.create_grid(Grid { name: name.to_string(), ..grid }).await.map_err(se)?;
+        self.audit(by, None, "grid_created", Some(format!("grid:{}", grid.code)), "ok", grid.name.clone()).await?;
+        Ok(grid)
+    }
+
+    async fn unit_or_missing(&self, id: i64) -> DomainResult<Unit> {
+        self.store
+            .unit(id)
+            .await
+            .map_err(se)?
+            .ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("单位 {id} 不存在")))
     }
 
     /// The region whose clock rules and calendar apply to cases of `unit`: the first administrative code found

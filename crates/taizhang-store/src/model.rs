@@ -19,6 +19,17 @@ pub struct Unit {
     pub path: String,
 }
 
+/// A unit grid (单元网格): a 15-digit code under a unit of the tree, owned by a grid worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    pub code: String,
+    pub name: String,
+    /// The grid layer, e.g. `unit` (单元网格) or `community` (社区网格).
+    pub layer: String,
+    pub unit_id: i64,
+    pub owner_user_id: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUnit {
     pub parent_id: Option<i64>,

@@ -34,12 +34,14 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0002_workflow_versions", include_str!("../migrations/sqlite/0002_workflow_versions.sql")),
     ("0003_attachments", include_str!("../migrations/sqlite/0003_attachments.sql")),
     ("0004_category_due_index", include_str!("../migrations/sqlite/0004_category_due_index.sql")),
+    ("0005_grids", include_str!("../migrations/sqlite/0005_grids.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
     ("0002_workflow_versions", include_str!("../migrations/postgres/0002_workflow_versions.sql")),
     ("0003_attachments", include_str!("../migrations/postgres/0003_attachments.sql")),
     ("0004_category_due_index", include_str!("../migrations/postgres/0004_category_due_index.sql")),
+    ("0005_grids", include_str!("../migrations/postgres/0005_grids.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -423,6 +425,46 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(unit_from).transpose()
+    }
+
+    async fn create_grid(&self, g: Grid) -> StoreResult<Grid> {
+        query!(
+            self,
+            "INSERT INTO grids (code, name, layer, unit_id, owner_user_id, created_us) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        .bind(&g.code)
+        .bind(&g.name)
+        .bind(&g.layer)
+        .bind(g.unit_id)
+        .bind(g.owner_user_id)
+        .bind(us(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Domain(DomainError::new(ErrorCode::InvalidInput, format!("网格 {} 已存在", g.code)))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(g)
+    }
+
+    async fn grids(&self) -> StoreResult<Vec<Grid>> {
+        let rows = query!(self, "SELECT code, name, layer, unit_id, owner_user_id FROM grids ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Grid {
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    layer: r.try_get("layer")?,
+                    unit_id: r.try_get("unit_id")?,
+                    owner_user_id: r.try_get("owner_user_id")?,
+                })
+            })
+            .collect()
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {
@@ -1106,7 +1148,9 @@ impl Store for SqlStore {
         let sql = match self.backend {
             Backend::Sqlite => "ANALYZE",
             // Only Taizhang's tables, not the whole database it may share.
-            Backend::Postgres => "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions",
+            Backend::Postgres => {
+                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids"
+            }
         };
         sqlx::query(sql).execute(&self.pool).await?;
         Ok(())

@@ -31,7 +31,7 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
     info(title = "台账 Taizhang API", version = "1", description = "基层案件台账：信访事项登记、交办、办理、答复、复查复核，法定时限与防篡改记录。错误统一返回 {code, message}。"),
     paths(
         login, logout, me, change_password, create_token,
-        list_units, create_unit, list_users, create_user, set_roles,
+        list_units, create_unit, list_grids, create_grid, list_users, create_user, set_roles,
         list_workflows, get_workflow,
         list_cases, create_case, get_case, act_on_case, reveal_parties,
         deadline_calc, audit_log, loop_report,
@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/me/password", post(change_password))
         .route("/tokens", post(create_token))
         .route("/units", get(list_units).post(create_unit))
+        .route("/grids", get(list_grids).post(create_grid))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}/roles", put(set_roles))
         .route("/workflows", get(list_workflows))
@@ -287,6 +288,49 @@ async fn create_unit(
 ) -> ApiResult<(StatusCode, axum::Json<UnitOut>)> {
     let u = s.svc.create_unit(Some(&p), b.parent_id, &b.code, &b.name, &b.level).await?;
     Ok((StatusCode::CREATED, axum::Json(unit_out(u))))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct GridBody {
+    /// 15 digits: county code (6) + street (3) + community (3) + sequence (3).
+    pub code: String,
+    pub name: String,
+    /// unit (单元网格) | community (社区网格) | special (专属网格)
+    pub layer: String,
+    /// The unit of the tree the grid lies in.
+    pub unit_id: i64,
+    /// The grid worker responsible for it.
+    pub owner_user_id: Option<i64>,
+}
+
+fn grid_body(g: taizhang_store::Grid) -> GridBody {
+    GridBody { code: g.code, name: g.name, layer: g.layer, unit_id: g.unit_id, owner_user_id: g.owner_user_id }
+}
+
+/// Registered unit grids (网格), by code.
+#[utoipa::path(get, path = "/api/v1/grids", tag = "org", security(("bearer" = [])), responses((status = 200, body = Vec<GridBody>)))]
+async fn list_grids(State(s): State<AppState>, _auth: Auth) -> ApiResult<axum::Json<Vec<GridBody>>> {
+    let grids = s.svc.store.grids().await.map_err(taizhang_service::se)?;
+    Ok(axum::Json(grids.into_iter().map(grid_body).collect()))
+}
+
+/// Register a unit grid (system administrator).
+#[utoipa::path(post, path = "/api/v1/grids", tag = "org", security(("bearer" = [])), request_body = GridBody,
+    responses((status = 201, body = GridBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_grid(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<GridBody>,
+) -> ApiResult<(StatusCode, axum::Json<GridBody>)> {
+    let grid = taizhang_store::Grid {
+        code: b.code.trim().to_string(),
+        name: b.name,
+        layer: b.layer,
+        unit_id: b.unit_id,
+        owner_user_id: b.owner_user_id,
+    };
+    let g = s.svc.create_grid(Some(&p), grid).await?;
+    Ok((StatusCode::CREATED, axum::Json(grid_body(g))))
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "org", security(("bearer" = [])), responses((status = 200, body = Vec<UserOut>)))]

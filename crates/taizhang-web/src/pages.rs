@@ -419,7 +419,7 @@ pub(crate) fn action_forms(
                         FieldType::Int | FieldType::User => ("number", false, vec![]),
                         FieldType::Case => ("text", false, vec![]),
                         FieldType::Date => ("date", false, vec![]),
-                        FieldType::Text | FieldType::Users => ("text", false, vec![]),
+                        FieldType::Text | FieldType::Users | FieldType::Grid => ("text", false, vec![]),
                     };
                     let value = match failed_action {
                         Some(failed) if failed == a.id => {

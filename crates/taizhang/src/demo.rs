@@ -420,6 +420,16 @@ async fn grid_events(
     now: chrono::DateTime<Utc>,
 ) -> DomainResult<BTreeMap<String, usize>> {
     let (grid, dispatcher, staff) = (&principals["grid"], &principals["dispatcher"], &principals["cg_staff"]);
+    for n in 1..=6 {
+        let g = taizhang_store::Grid {
+            code: format!("349901001001{n:03}"),
+            name: format!("幸福社区第{n}网格"),
+            layer: "unit".into(),
+            unit_id: units["349901001001"],
+            owner_user_id: Some(grid.user.id),
+        };
+        svc.create_grid(None, g).await?;
+    }
     let dept = json!(units["349901-CG"]);
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for (i, path) in GRID_PATHS.iter().cycle().take(GRID_PATHS.len() * 2).enumerate() {

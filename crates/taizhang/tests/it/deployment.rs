@@ -217,16 +217,16 @@ async fn a_city_changes_one_grid_subclass_limit_without_a_rebuild() {
     app.act(&dispatcher, old, "dispatch", json!({"target_unit": app.units["dc_zj"]})).await;
 
     let shipped = EMBEDDED.iter().find(|(f, _)| *f == "grid_event.toml").unwrap().1;
-    let local = shipped.replacen("version = 1\n", "version = 2\n", 1).replacen(
+    let local = shipped.replacen("version = 2\n", "version = 3\n", 1).replacen(
         "amount = 4\nunit = \"working_hours\"\nsource = \"示例标准：违规张贴小广告、乱堆物料 4 个工作时内处置\"",
         "amount = 1\nunit = \"working_hours\"\nsource = \"本市规定：违规张贴小广告 1 个工作时内清除\"",
         1,
     );
-    assert_ne!(local, shipped.replacen("version = 1\n", "version = 2\n", 1), "the subclass rule was found");
+    assert_ne!(local, shipped.replacen("version = 2\n", "version = 3\n", 1), "the subclass rule was found");
     std::fs::create_dir_all(app.loc.data_dir.join("workflows")).unwrap();
     std::fs::write(app.loc.data_dir.join("workflows/grid_event.toml"), local).unwrap();
     let svc = build(&app.loc, Arc::new(ManualClock::new(t0()))).await.expect("the local definition loads");
-    assert_eq!(svc.workflows.get("grid_event").unwrap().version, 2);
+    assert_eq!(svc.workflows.get("grid_event").unwrap().version, 3);
 
     // Served by the restarted service: a new case gets 1 working hour; the old one keeps its 4.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

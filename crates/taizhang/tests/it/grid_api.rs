@@ -42,6 +42,33 @@ async fn grid_events_go_round_the_loop(app: TestApp) {
     const GRID_A: &str = "349901001001001";
     const GRID_B: &str = "349901001001002";
 
+    // The grid registry: only the system administrator registers grids; codes are checked; an owner must be
+    // a grid worker; reports must name a registered grid.
+    let admin = app.token("sysadmin").await;
+    let body = |code: &str, owner: i64| {
+        json!({"code": code, "name": "光明社区第一网格", "layer": "unit",
+        "unit_id": app.units["dc"], "owner_user_id": owner})
+    };
+    let (s, b) = app.post(&admin, "/api/v1/grids", body("349901001002001", app.users["grid"])).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, _) = app.post(&grid, "/api/v1/grids", body("349901001002002", app.users["grid"])).await;
+    assert_eq!(s, 403);
+    let (s, b) = app.post(&admin, "/api/v1/grids", body("34990100100200", app.users["grid"])).await;
+    assert!(s == 400 && b["message"].as_str().unwrap().contains("15 位数字"), "{b}");
+    let (s, b) = app.post(&admin, "/api/v1/grids", body("349901001002003", app.users["clerk"])).await;
+    assert!(s == 400 && b["message"].as_str().unwrap().contains("不是网格员"), "{b}");
+    let (_, list) = app.get(&grid, "/api/v1/grids").await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+    let (s, b) = app
+        .post(
+            &grid,
+            "/api/v1/cases",
+            json!({"kind": "grid_event", "fields": {"source": "grid_worker",
+            "subclass": "other", "grid_code": "349901001009009", "location": "x", "title": "x", "description": "x"}}),
+        )
+        .await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("grid_code")), "an unregistered grid: {b}");
+
     // 1. Exposed garbage: 2 working hours; extended by 2, reworked once, closed.
     let a = report(&app, &grid, "exposed_garbage", GRID_A).await;
     let case = ok(&app, &dispatcher, a, "register_event", json!({})).await;

@@ -174,6 +174,18 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         let u = svc.create_user(None, name, name, units[unit], PASSWORD, roles, *id).await.expect("user");
         users.insert(*name, u.id);
     }
+    // Two unit grids in the district, both the grid worker's.
+    for (code, name) in [("349901001001001", "幸福社区第一网格"), ("349901001001002", "幸福社区第二网格")]
+    {
+        let grid = taizhang_store::Grid {
+            code: code.into(),
+            name: name.into(),
+            layer: "unit".into(),
+            unit_id: units["dc"],
+            owner_user_id: Some(users["grid"]),
+        };
+        svc.create_grid(None, grid).await.expect("grid");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
