@@ -135,6 +135,10 @@ pub struct FieldView {
     pub ty: FieldType,
     pub required: bool,
     pub options: BTreeMap<String, String>,
+    /// A value the locality's routing table suggests for this case (a unit id), pre-filled on forms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub suggested: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -984,6 +988,7 @@ impl Service {
                     ty: fd.ty,
                     required,
                     options: fd.options.clone(),
+                    suggested: None,
                 })
             })
             .collect()
@@ -1107,10 +1112,22 @@ impl Service {
             })
             .collect();
         let available = match p {
-            Some(p) => available_actions(def, &state, &self.workflow_actor(p, &p.roles, row, &state).await?)
-                .into_iter()
-                .map(|a| ActionView { id: a.id.clone(), name: a.name.clone(), fields: Self::field_views(def, a) })
-                .collect(),
+            Some(p) => {
+                let units = self.store.units().await.map_err(se)?;
+                available_actions(def, &state, &self.workflow_actor(p, &p.roles, row, &state).await?)
+                    .into_iter()
+                    .map(|a| {
+                        let mut fields = Self::field_views(def, a);
+                        for (field, code) in self.routing.suggestions(&def.kind, &a.id, &state.fields) {
+                            let unit = units.iter().find(|u| u.code == code).map(|u| Value::from(u.id));
+                            if let Some(f) = fields.iter_mut().find(|f| f.id == field) {
+                                f.suggested = unit;
+                            }
+                        }
+                        ActionView { id: a.id.clone(), name: a.name.clone(), fields }
+                    })
+                    .collect()
+            }
             None => vec![],
         };
         Ok(CaseView {

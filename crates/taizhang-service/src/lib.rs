@@ -7,6 +7,7 @@ pub mod cases;
 pub mod indicators;
 pub mod org;
 pub mod portal;
+pub mod routing;
 pub mod verify;
 
 use std::path::Path;
@@ -96,6 +97,8 @@ pub struct Service {
     pub default_region: Option<Region>,
     /// What the resident portal publishes (`<data>/portal.toml`).
     pub portal: Arc<portal::PortalInfo>,
+    /// Which department usually takes which matter (`<data>/routing.toml`): suggestions on action forms.
+    pub routing: Arc<routing::RoutingTable>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

@@ -425,7 +425,12 @@ pub(crate) fn action_forms(
                         Some(failed) if failed == a.id => {
                             submitted.iter().find(|(k, _)| *k == f.id).map(|(_, v)| v.clone()).unwrap_or_default()
                         }
-                        _ => String::new(),
+                        // What the locality's routing table suggests, if anything.
+                        _ => match &f.suggested {
+                            Some(Value::Number(n)) => n.to_string(),
+                            Some(Value::String(s)) => s.clone(),
+                            _ => String::new(),
+                        },
                     };
                     Input {
                         id: f.id.clone(),

@@ -219,9 +219,27 @@ name = "电话"
 detail = "0000-12345（虚构号码，工作时间接听）"
 "#;
 
+/// Which department the demo district's dispatcher usually sends each kind of street problem to.
+const DEMO_ROUTING: &str = r#"# 东城区（虚构）数字城管派遣规则：派遣时预先选好处置部门，受理派遣员仍可改选。
+[[rules]]
+kind = "grid_event"
+action = "dispatch"
+field = "target_unit"
+when = { subclass = ["exposed_garbage", "illegal_ads", "street_vending", "construction_noise", "piled_materials", "fallen_tree"] }
+unit = "349901-CG"
+
+[[rules]]
+kind = "grid_event"
+action = "dispatch"
+field = "target_unit"
+when = { subclass = ["manhole_missing", "road_damage", "streetlight_out"] }
+unit = "349901-ZJ"
+"#;
+
 pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let now = Utc::now();
     std::fs::create_dir_all(&loc.data_dir)
+        .and_then(|_| std::fs::write(loc.data_dir.join("routing.toml"), DEMO_ROUTING))
         .and_then(|_| std::fs::write(loc.data_dir.join("portal.toml"), DEMO_PORTAL))
         .map_err(|e| DomainError::new(ErrorCode::Internal, format!("无法写入门户配置 portal.toml：{e}")))?;
     let clock = Arc::new(ManualClock::new(now - Duration::days(400)));

@@ -45,6 +45,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
     let keys = DataDir::keys(&loc.data_dir)?;
     let store = taizhang_store::open(&loc.url()).await.map_err(taizhang_service::se)?;
     taizhang_service::sync_workflow_versions(&store, &mut workflows).await?;
+    let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &workflows)?;
     Ok(Service {
         store: Arc::new(store),
         workflows: Arc::new(workflows),
@@ -54,6 +55,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         policy: Policy::default(),
         default_region: std::env::var("TAIZHANG_REGION").ok().and_then(|r| Region::parse(&r).ok()),
         portal: Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?),
+        routing: Arc::new(routing),
     })
 }
 

@@ -179,6 +179,8 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                     println!("{report}");
                     // The demo wrote the portal's published information.
                     svc.portal = std::sync::Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?);
+                    let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &svc.workflows)?;
+                    svc.routing = std::sync::Arc::new(routing);
                 } else {
                     println!(
                         "数据库中已有数据，未重复加载演示数据。演示账号见 {}",

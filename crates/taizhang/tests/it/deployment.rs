@@ -194,6 +194,29 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert_eq!(v.cases, 48 + 26, "48 petitions and 26 grid events");
 }
 
+/// A routing table that names what the definitions do not have is refused at start, saying what is wrong.
+#[test]
+fn a_routing_table_is_checked_against_the_definitions() {
+    let dir = fresh_dir("routing");
+    let reg = taizhang_domain::workflow::Registry::embedded();
+    let table = |text: &str| {
+        std::fs::write(dir.join("routing.toml"), text).unwrap();
+        taizhang_service::routing::RoutingTable::load(&dir, &reg)
+    };
+    let rule = |action: &str, field: &str, when: &str| {
+        format!(
+            "[[rules]]\nkind = \"grid_event\"\naction = \"{action}\"\nfield = \"{field}\"\nwhen = {when}\nunit = \"X\"\n"
+        )
+    };
+    assert!(table(&rule("dispatch", "target_unit", "{ subclass = [\"other\"] }")).is_ok());
+    let err = table(&rule("dispatch", "note", "{ subclass = [\"other\"] }")).unwrap_err();
+    assert!(err.message.contains("没有单位字段 note"), "{}", err.message);
+    let err = table(&rule("teleport", "target_unit", "{}")).unwrap_err();
+    assert!(err.message.contains("没有动作 teleport"), "{}", err.message);
+    let err = table(&rule("dispatch", "target_unit", "{ colour = [\"red\"] }")).unwrap_err();
+    assert!(err.message.contains("没有字段 colour"), "{}", err.message);
+}
+
 /// A city sets its own time limit for one grid subclass as data: a new version of the definition in the data
 /// directory, loaded at the next start; cases opened before keep the limit they opened under.
 #[tokio::test]

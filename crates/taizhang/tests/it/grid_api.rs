@@ -75,6 +75,11 @@ async fn grid_events_go_round_the_loop(app: TestApp) {
     assert_eq!(case["state"], "registered");
     let (s, b) = app.act(&grid, a, "dispatch", json!({"target_unit": dept_unit})).await;
     assert_eq!(s, 403, "a grid worker does not dispatch: {b}");
+    // The district's routing table suggests the department for this subclass; the dispatcher decides.
+    let (_, case) = app.get(&dispatcher, &format!("/api/v1/cases/{a}")).await;
+    let dispatch = case["available_actions"].as_array().unwrap().iter().find(|x| x["id"] == "dispatch").unwrap();
+    let target = dispatch["fields"].as_array().unwrap().iter().find(|f| f["id"] == "target_unit").unwrap();
+    assert_eq!(target["suggested"], json!(dept_unit), "{dispatch}");
     ok(&app, &dispatcher, a, "dispatch", json!({"target_unit": dept_unit})).await;
     let (_, case) = app.get(&dispatcher, &format!("/api/v1/cases/{a}")).await;
     let handling = clock(&case, "handling").clone();

@@ -153,6 +153,16 @@ name = "来信"
 detail = "临江市江滨路 88 号 临江市信访局"
 "#;
 
+/// The test district sends exposed garbage to its housing bureau's team by default.
+const TEST_ROUTING: &str = r#"
+[[rules]]
+kind = "grid_event"
+action = "dispatch"
+field = "target_unit"
+when = { subclass = ["exposed_garbage"] }
+unit = "349901-ZJ"
+"#;
+
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let dir = fresh_dir("app");
     let url = match backend {
@@ -161,6 +171,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     };
     let loc = Location::new(&dir, url);
     std::fs::write(dir.join("portal.toml"), TEST_PORTAL).expect("portal.toml");
+    std::fs::write(dir.join("routing.toml"), TEST_ROUTING).expect("routing.toml");
     let clock = Arc::new(ManualClock::new(t0()));
     let svc = build(&loc, clock.clone()).await.expect("service builds");
     let mut units = HashMap::new();
