@@ -614,6 +614,7 @@ pub struct Registry {
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("petition.toml", include_str!("../workflows/petition.toml")),
     ("grid_event.toml", include_str!("../workflows/grid_event.toml")),
+    ("hazard.toml", include_str!("../workflows/hazard.toml")),
 ];
 
 impl Registry {
@@ -1705,6 +1706,7 @@ mod tests {
         let pinned = [
             ("petition.toml", 2, "2b7763996ed2e2b842ad327a7dcdfec43328494154ed298f6f08332df489b1c7"),
             ("grid_event.toml", 2, "d1060f1d0e3c8ac2b407fd2059b2aea938925451a36108ca9584b6df62dd24b9"),
+            ("hazard.toml", 1, "33534a62528851a12c3cd1bd2d673afc2a002015c3e2c21ef5aeafd7b4d7da49"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {

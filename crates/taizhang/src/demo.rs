@@ -383,6 +383,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         }
     }
     let grid_states = grid_events(&svc, &clock, &principals, &units, now).await?;
+    let hazard_states = hazards(&svc, &clock, &principals, &units, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -390,13 +391,197 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         let name = def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
         writeln!(report, "  {name}：{n} 件").ok();
     }
-    let grid_def = svc.workflows.get("grid_event")?;
-    writeln!(report, "以及 {} 件网格事件：", grid_states.values().sum::<usize>()).ok();
-    for (s, n) in &grid_states {
-        let name = grid_def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
-        writeln!(report, "  {name}：{n} 件").ok();
+    for (kind, states) in [("grid_event", &grid_states), ("hazard", &hazard_states)] {
+        let def = svc.workflows.get(kind)?;
+        writeln!(report, "{} {} 件：", def.name, states.values().sum::<usize>()).ok();
+        for (s, n) in states {
+            let name = def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
+            writeln!(report, "  {name}：{n} 件").ok();
+        }
     }
     Ok(report)
+}
+
+/// (sector, site, location, checklist item, title, description) — what an inspector finds on a round.
+const HAZARD_MATTERS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "school",
+        "临江市第三中学",
+        "学生宿舍 2 号楼",
+        "wiring",
+        "宿舍私拉电线充电",
+        "走廊私拉电线给电动车充电，插线板放在木柜上。",
+    ),
+    (
+        "school",
+        "河口镇中心小学",
+        "食堂后厨",
+        "canteen",
+        "燃气软管老化",
+        "燃气灶连接软管老化开裂，未安装燃气泄漏报警器。",
+    ),
+    ("school", "城关街道幼儿园", "教学楼一楼", "evacuation", "疏散通道堆放杂物", "东侧安全出口被桌椅杂物堵塞。"),
+    (
+        "construction",
+        "光明街安置房工地",
+        "3 号楼塔吊",
+        "structure",
+        "塔吊附墙件松动",
+        "塔吊第二道附墙件螺栓松动，未按方案检查。",
+    ),
+    (
+        "crowded_place",
+        "幸福路农贸市场",
+        "二楼商铺",
+        "fire_equipment",
+        "消防栓无水",
+        "二楼 3 个室内消火栓无水，水带缺失。",
+    ),
+    (
+        "construction",
+        "东城区某建材厂",
+        "粉尘车间",
+        "other",
+        "粉尘车间未设防爆设施",
+        "木粉尘车间电气不防爆，除尘系统停用。",
+    ),
+];
+
+/// The end states hazards are driven to.
+const HAZARD_PATHS: &[&str] = &[
+    "identified",
+    "rectifying",
+    "self_checked",
+    "closed",
+    "major_reported",
+    "plan_approved",
+    "major_rectifying",
+    "evaluated",
+    "review_pending",
+    "closed_major",
+    "dismissed",
+];
+
+/// Hazards from the last weeks in every state, played action by action.
+async fn hazards(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let inspector = &principals["inspector"];
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, path) in HAZARD_PATHS.iter().enumerate() {
+        let major =
+            ["major_reported", "plan_approved", "major_rectifying", "evaluated", "review_pending", "closed_major"]
+                .contains(path);
+        let (sector, site, location, item, title, description) =
+            if major { HAZARD_MATTERS[5] } else { HAZARD_MATTERS[i % 5] };
+        // Schools answer to the education bureau, the rest to the district's housing and construction bureau.
+        let (dept, staff, leader) = if sector == "school" {
+            ("349900-JY", &principals["jy_staff"], &principals["jy_leader"])
+        } else {
+            ("349901-ZJ", &principals["dczj_staff"], &principals["dczj_leader"])
+        };
+        let start = now - Duration::days(30 - i as i64);
+        let at = |days: i64| (start + Duration::days(days)).min(now);
+        clock.set(at(0));
+        let fields = f(&[
+            ("sector", json!(sector)),
+            ("site", json!(site)),
+            ("location", json!(location)),
+            ("checklist_item", json!(item)),
+            ("title", json!(title)),
+            ("description", json!(description)),
+        ]);
+        let req = IntakeRequest {
+            kind: "hazard".into(),
+            fields,
+            petitioner: None,
+            client_request_id: None,
+            unit_id: None,
+            attachments: vec![],
+        };
+        let id = svc.register(Actor::Staff(inspector), req).await?.case.id;
+        let mut steps: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![];
+        let notice = f(&[
+            ("grade", json!("general")),
+            ("target_unit", json!(units[dept])),
+            ("rectify_within", json!("d7")),
+            ("requirements", json!("立即整改，整改完成后书面报告")),
+            ("legal_basis", json!("《中华人民共和国安全生产法》第四十一条")),
+        ]);
+        match *path {
+            "identified" => {}
+            "dismissed" => steps.push((1, inspector, "dismiss", f(&[("reason", json!("经复核不构成隐患"))]))),
+            "rectifying" | "self_checked" | "closed" => {
+                steps.push((1, inspector, "issue_notice", notice));
+                if *path != "rectifying" {
+                    steps.push((5, staff, "self_check", f(&[("note", json!("已按要求整改完毕，附整改照片"))])));
+                }
+                if *path == "closed" {
+                    steps.push((8, inspector, "close_out", f(&[("note", json!("现场核查整改到位"))])));
+                }
+            }
+            _ => {
+                steps.push((
+                    1,
+                    inspector,
+                    "report_major",
+                    f(&[
+                        ("grade", json!("major")),
+                        ("target_unit", json!(units[dept])),
+                        ("production_stopped", json!("partial")),
+                        ("enforcement", json!("order_stop")),
+                        ("legal_basis", json!("《中华人民共和国安全生产法》第七十条")),
+                    ]),
+                ));
+                let stage = [
+                    "major_reported",
+                    "plan_approved",
+                    "major_rectifying",
+                    "evaluated",
+                    "review_pending",
+                    "closed_major",
+                ]
+                .iter()
+                .position(|p| p == path)
+                .unwrap_or(0);
+                let later: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![
+                    (
+                        5,
+                        leader,
+                        "approve_plan",
+                        f(&[
+                            ("measures", json!("更换防爆电气，恢复除尘系统并加装监测报警")),
+                            ("responsibility", json!("厂长（第一责任人）、安全主管")),
+                            ("funds", json!("企业自筹 80 万元")),
+                            ("deadline_text", json!("90 日内")),
+                            ("contingency", json!("停产车间专人值守，制定粉尘爆炸专项应急预案")),
+                            ("rectify_within", json!("d90")),
+                        ]),
+                    ),
+                    (6, staff, "start_major_rectification", f(&[])),
+                    (20, staff, "evaluate", f(&[("note", json!("第三方机构评估合格"))])),
+                    (21, staff, "apply_close_out", f(&[("note", json!("申请复产和销号"))])),
+                    (25, inspector, "close_out", f(&[("note", json!("现场核查合格，同意复产"))])),
+                ];
+                steps.extend(later.into_iter().take(stage));
+            }
+        }
+        for (days, who, action, fields) in steps {
+            if at(days) >= now {
+                break;
+            }
+            clock.set(at(days));
+            svc.act(Actor::Staff(who), id, action, fields, None).await?;
+        }
+        if let Some(r) = svc.store.case(id).await.map_err(taizhang_service::se)? {
+            *states.entry(r.state).or_default() += 1;
+        }
+    }
+    Ok(states)
 }
 
 /// (subclass, title, location, description) — what a grid worker in an old town centre reports.

@@ -183,7 +183,7 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
     assert!(dir.join("demo-accounts.txt").exists());
     let svc = taizhang::build_default(&loc).await.unwrap();
-    for kind in ["petition", "grid_event"] {
+    for kind in ["petition", "grid_event", "hazard"] {
         let def = svc.workflows.get(kind).unwrap();
         for state in &def.states {
             assert!(report.contains(&format!("{}：", state.name)), "no demo {kind} in state {}: {report}", state.id);
@@ -191,7 +191,7 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     }
     let v = svc.verify().await.unwrap();
     assert!(v.ok, "{:?}", v.problems);
-    assert_eq!(v.cases, 48 + 26, "48 petitions and 26 grid events");
+    assert_eq!(v.cases, 48 + 26 + 11, "48 petitions, 26 grid events, 11 hazards");
 }
 
 /// A routing table that names what the definitions do not have is refused at start, saying what is wrong.

@@ -140,6 +140,7 @@ const USERS: &[(&str, &str, &[Role], Option<&str>)] = &[
     ("leader", "city", &[Role::Leader, Role::PetitionOffice], None),
     ("dispatcher", "city", &[Role::Dispatcher], None),
     ("grid", "dc", &[Role::GridWorker], None),
+    ("inspector", "dc", &[Role::SafetyInspector], None),
 ];
 
 /// The test locality's published portal information: residents may address its petition office only.

@@ -5,6 +5,7 @@ mod calendar_oracle;
 mod classify_oracle;
 mod deployment;
 mod grid_api;
+mod hazard_api;
 mod helpers;
 mod ledger;
 mod petition_api;
