@@ -484,7 +484,7 @@ async fn hazards(
         } else {
             ("349901-ZJ", &principals["dczj_staff"], &principals["dczj_leader"])
         };
-        let start = now - Duration::days(30 - i as i64);
+        let start = now - Duration::days(40 - i as i64);
         let at = |days: i64| (start + Duration::days(days)).min(now);
         clock.set(at(0));
         let fields = f(&[

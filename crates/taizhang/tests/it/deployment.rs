@@ -192,6 +192,7 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     let v = svc.verify().await.unwrap();
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(v.cases, 48 + 26 + 11, "48 petitions, 26 grid events, 11 hazards");
+    assert!(report.contains("已销号：2 件"), "both the general and the major hazard are closed out: {report}");
 }
 
 /// A routing table that names what the definitions do not have is refused at start, saying what is wrong.
