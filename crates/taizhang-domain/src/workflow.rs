@@ -542,13 +542,11 @@ impl WorkflowDef {
         region: Option<&Region>,
         fields: &BTreeMap<String, Value>,
     ) -> (Period, Option<u32>, Option<String>) {
-        let mut period = Period { amount: clock.amount, unit: clock.unit };
-        let mut max_ext = clock.max_extension;
-        let mut source = clock.source.clone();
-        if let Some(region) = region {
-            // Every rule whose region contains the case's (a province's covers its cities and counties, a
-            // city's its counties), applied from the widest to the most specific; file order breaks ties.
-            let mut matching: Vec<(usize, &RegionOverride)> = self
+        // Every region rule whose region contains the case's (a province's covers its cities and counties, a
+        // city's its counties), from the widest to the most specific, file order breaking ties; then the rules
+        // for particular cases (e.g. a grid event subclass's limit), the most specific of all.
+        let mut regional: Vec<(usize, &RegionOverride)> = match region {
+            Some(region) => self
                 .region_overrides
                 .iter()
                 .filter(|o| o.clock == clock.id)
@@ -556,33 +554,24 @@ impl WorkflowDef {
                     let r = Region::parse(&o.region).ok()?;
                     r.contains(region).then(|| (r.code().trim_end_matches("00").len(), o))
                 })
-                .collect();
-            matching.sort_by_key(|(specificity, _)| *specificity);
-            for (_, o) in matching {
-                if let Some(a) = o.amount {
-                    period.amount = a;
-                }
-                if let Some(u) = o.unit {
-                    period.unit = u;
-                }
-                if o.max_extension.is_some() {
-                    max_ext = o.max_extension;
-                }
-                source = Some(o.source.clone());
-            }
-        }
-        // Rules for particular cases (e.g. a grid event subclass's time limit) come last: the most specific.
-        for o in self.field_overrides.iter().filter(|o| o.clock == clock.id && matches(&o.when, fields)) {
-            if let Some(a) = o.amount {
-                period.amount = a;
-            }
-            if let Some(u) = o.unit {
-                period.unit = u;
-            }
-            if o.max_extension.is_some() {
-                max_ext = o.max_extension;
-            }
-            source = Some(o.source.clone());
+                .collect(),
+            None => vec![],
+        };
+        regional.sort_by_key(|(specificity, _)| *specificity);
+        let rules = regional.into_iter().map(|(_, o)| (o.amount, o.unit, o.max_extension, &o.source)).chain(
+            self.field_overrides
+                .iter()
+                .filter(|o| o.clock == clock.id && matches(&o.when, fields))
+                .map(|o| (o.amount, o.unit, o.max_extension, &o.source)),
+        );
+        let mut period = Period { amount: clock.amount, unit: clock.unit };
+        let mut max_ext = clock.max_extension;
+        let mut source = clock.source.clone();
+        for (amount, unit, max_extension, src) in rules {
+            period.amount = amount.unwrap_or(period.amount);
+            period.unit = unit.unwrap_or(period.unit);
+            max_ext = max_extension.or(max_ext);
+            source = Some(src.clone());
         }
         (period, max_ext, source)
     }

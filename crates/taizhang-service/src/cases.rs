@@ -587,7 +587,7 @@ impl Service {
             match def.field(k).map(|f| f.ty) {
                 Some(FieldType::Grid) => {
                     let code = v.as_str().unwrap_or_default();
-                    if !self.store.grids().await.map_err(se)?.iter().any(|g| g.code == code) {
+                    if self.store.grid(code).await.map_err(se)?.is_none() {
                         return Err(DomainError::new(
                             ErrorCode::InvalidInput,
                             format!("网格 {code} 尚未登记，请核对网格编码"),
@@ -1113,12 +1113,21 @@ impl Service {
             .collect();
         let available = match p {
             Some(p) => {
-                let units = self.store.units().await.map_err(se)?;
-                available_actions(def, &state, &self.workflow_actor(p, &p.roles, row, &state).await?)
+                let actions = available_actions(def, &state, &self.workflow_actor(p, &p.roles, row, &state).await?);
+                let suggestions: Vec<_> =
+                    actions.iter().map(|a| self.routing.suggestions(&def.kind, &a.id, &state.fields)).collect();
+                // The unit list only when the routing table has something to say about this case.
+                let units = if suggestions.iter().any(|s| !s.is_empty()) {
+                    self.store.units().await.map_err(se)?
+                } else {
+                    vec![]
+                };
+                actions
                     .into_iter()
-                    .map(|a| {
+                    .zip(suggestions)
+                    .map(|(a, suggested)| {
                         let mut fields = Self::field_views(def, a);
-                        for (field, code) in self.routing.suggestions(&def.kind, &a.id, &state.fields) {
+                        for (field, code) in suggested {
                             let unit = units.iter().find(|u| u.code == code).map(|u| Value::from(u.id));
                             if let Some(f) = fields.iter_mut().find(|f| f.id == field) {
                                 f.suggested = unit;

@@ -56,6 +56,7 @@ pub trait Store: Send + Sync {
     async fn units(&self) -> StoreResult<Vec<Unit>>;
     async fn create_grid(&self, grid: Grid) -> StoreResult<Grid>;
     async fn grids(&self) -> StoreResult<Vec<Grid>>;
+    async fn grid(&self, code: &str) -> StoreResult<Option<Grid>>;
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;

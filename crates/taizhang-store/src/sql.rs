@@ -353,6 +353,16 @@ fn party_from(r: &AnyRow) -> StoreResult<PartyRow> {
     })
 }
 
+fn grid_from(r: &AnyRow) -> StoreResult<Grid> {
+    Ok(Grid {
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        layer: r.try_get("layer")?,
+        unit_id: r.try_get("unit_id")?,
+        owner_user_id: r.try_get("owner_user_id")?,
+    })
+}
+
 fn attachment_from(r: &AnyRow) -> StoreResult<AttachmentMeta> {
     Ok(AttachmentMeta {
         id: r.try_get("id")?,
@@ -454,17 +464,15 @@ impl Store for SqlStore {
         let rows = query!(self, "SELECT code, name, layer, unit_id, owner_user_id FROM grids ORDER BY code")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Grid {
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    layer: r.try_get("layer")?,
-                    unit_id: r.try_get("unit_id")?,
-                    owner_user_id: r.try_get("owner_user_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(grid_from).collect()
+    }
+
+    async fn grid(&self, code: &str) -> StoreResult<Option<Grid>> {
+        let row = query!(self, "SELECT code, name, layer, unit_id, owner_user_id FROM grids WHERE code = ?")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(grid_from).transpose()
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {

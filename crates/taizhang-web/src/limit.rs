@@ -33,22 +33,15 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Refuses when `who` has already used up the window's allowance of `bucket`, without counting an attempt
-    /// (for counting failures only: check first, `hit` after a failure).
-    pub fn check(&self, bucket: &'static str, rule: Rule, who: &str) -> Result<(), DomainError> {
+    /// Minutes until `who` may try `bucket` again, when the window's allowance is used up — without counting
+    /// an attempt (for counting failures only: ask first, `hit` after a failure).
+    pub fn blocked_for(&self, bucket: &'static str, rule: Rule, who: &str) -> Option<u64> {
         let hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         match hits.get(&(bucket, who.to_string())) {
             Some((start, n)) if *n >= rule.max && start.elapsed() < rule.window => {
-                let wait = rule.window.saturating_sub(start.elapsed()).as_secs() / 60 + 1;
-                Err(DomainError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "该查询码的查询密码已连续输错 {} 次，为保护信访人信息，请约 {wait} 分钟后再试；忘记密码的，可携带身份证件到信访接待窗口查询",
-                        rule.max
-                    ),
-                ))
+                Some(rule.window.saturating_sub(start.elapsed()).as_secs() / 60 + 1)
             }
-            _ => Ok(()),
+            _ => None,
         }
     }
 

@@ -406,7 +406,16 @@ pub(crate) async fn checked_query(
     password: &str,
 ) -> Result<PublicCaseView, DomainError> {
     let key = format!("{}|{}", code.trim().to_uppercase(), src.unwrap_or("-"));
-    s.limiter.check("portal_wrong_password", crate::limit::PORTAL_WRONG_PASSWORD, &key)?;
+    let rule = crate::limit::PORTAL_WRONG_PASSWORD;
+    if let Some(wait) = s.limiter.blocked_for("portal_wrong_password", rule, &key) {
+        return Err(DomainError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "该查询码的查询密码已连续输错 {} 次，为保护信访人信息，请约 {wait} 分钟后再试；忘记密码的，可携带身份证件到信访接待窗口查询",
+                rule.max
+            ),
+        ));
+    }
     match s.svc.portal_case(code, password).await {
         Ok((_, view)) => Ok(view),
         Err(e) => {

@@ -485,8 +485,7 @@ async fn hazards(
             ("349901-ZJ", &principals["dczj_staff"], &principals["dczj_leader"])
         };
         let start = now - Duration::days(40 - i as i64);
-        let at = |days: i64| (start + Duration::days(days)).min(now);
-        clock.set(at(0));
+        let at = |days: i64| start + Duration::days(days);
         let fields = f(&[
             ("sector", json!(sector)),
             ("site", json!(site)),
@@ -495,15 +494,6 @@ async fn hazards(
             ("title", json!(title)),
             ("description", json!(description)),
         ]);
-        let req = IntakeRequest {
-            kind: "hazard".into(),
-            fields,
-            petitioner: None,
-            client_request_id: None,
-            unit_id: None,
-            attachments: vec![],
-        };
-        let id = svc.register(Actor::Staff(inspector), req).await?.case.id;
         let mut steps: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![];
         let notice = f(&[
             ("grade", json!("general")),
@@ -570,16 +560,9 @@ async fn hazards(
                 steps.extend(later.into_iter().take(stage));
             }
         }
-        for (days, who, action, fields) in steps {
-            if at(days) >= now {
-                break;
-            }
-            clock.set(at(days));
-            svc.act(Actor::Staff(who), id, action, fields, None).await?;
-        }
-        if let Some(r) = svc.store.case(id).await.map_err(taizhang_service::se)? {
-            *states.entry(r.state).or_default() += 1;
-        }
+        let steps = steps.into_iter().map(|(days, who, action, fields)| (at(days), who, action, fields)).collect();
+        let state = play(svc, clock, now, "hazard", (at(0), inspector, fields), steps).await?;
+        *states.entry(state).or_default() += 1;
     }
     Ok(states)
 }
@@ -646,8 +629,7 @@ async fn grid_events(
         } else {
             day.and_hms_opt(1, 0, 0).map(|t| t.and_utc()).unwrap_or(now)
         };
-        let at = |minutes: i64| (nine + Duration::minutes(minutes)).min(now);
-        clock.set(at(0));
+        let at = |minutes: i64| nine + Duration::minutes(minutes);
         let fields = f(&[
             ("source", json!(if i % 4 == 3 { "public" } else { "grid_worker" })),
             ("subclass", json!(subclass)),
@@ -656,15 +638,6 @@ async fn grid_events(
             ("title", json!(title)),
             ("description", json!(description)),
         ]);
-        let req = IntakeRequest {
-            kind: "grid_event".into(),
-            fields,
-            petitioner: None,
-            client_request_id: None,
-            unit_id: None,
-            attachments: vec![],
-        };
-        let id = svc.register(Actor::Staff(grid), req).await?.case.id;
         let mut steps: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![];
         let register = (10, dispatcher, "register_event", f(&[("note", json!("经核实属实，予以立案"))]));
         let dispatch = (20, dispatcher, "dispatch", f(&[("target_unit", dept.clone())]));
@@ -714,18 +687,45 @@ async fn grid_events(
                 }
             }
         }
-        for (minutes, who, action, fields) in steps {
-            if at(minutes) >= now {
-                break;
-            }
-            clock.set(at(minutes));
-            svc.act(Actor::Staff(who), id, action, fields, None).await?;
-        }
-        if let Some(r) = svc.store.case(id).await.map_err(taizhang_service::se)? {
-            *states.entry(r.state).or_default() += 1;
-        }
+        let steps = steps.into_iter().map(|(m, who, action, fields)| (at(m), who, action, fields)).collect();
+        let state = play(svc, clock, now, "grid_event", (at(0), grid, fields), steps).await?;
+        *states.entry(state).or_default() += 1;
     }
     Ok(states)
+}
+
+/// One step of a demo case: when, by whom, which action, with what.
+type Step<'a> = (chrono::DateTime<Utc>, &'a Principal, &'a str, Map<String, Value>);
+
+/// Opens a case of `kind` (when, by whom, its fields), then takes `steps` in order with the clock set to each
+/// one's time, stopping at the first that would lie in the future. Returns the state the case reached.
+async fn play(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    now: chrono::DateTime<Utc>,
+    kind: &str,
+    (opened, by, fields): (chrono::DateTime<Utc>, &Principal, Map<String, Value>),
+    steps: Vec<Step<'_>>,
+) -> DomainResult<String> {
+    clock.set(opened.min(now));
+    let req = IntakeRequest {
+        kind: kind.into(),
+        fields,
+        petitioner: None,
+        client_request_id: None,
+        unit_id: None,
+        attachments: vec![],
+    };
+    let case = svc.register(Actor::Staff(by), req).await?.case;
+    let mut state = case.state;
+    for (at, who, action, fields) in steps {
+        if at >= now {
+            break;
+        }
+        clock.set(at);
+        state = svc.act(Actor::Staff(who), case.id, action, fields, None).await?.state;
+    }
+    Ok(state)
 }
 
 enum Who {
