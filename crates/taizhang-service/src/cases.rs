@@ -26,6 +26,9 @@ use taizhang_store::{
 
 use crate::{Principal, Service, se};
 
+/// The role recorded on events the system takes (timer actions).
+pub const SYSTEM_ROLE: &str = "system";
+
 /// Who takes an action: a signed-in staff member, or the resident through the portal (holding the case's
 /// query code and password, already checked).
 #[derive(Clone, Copy)]
@@ -56,6 +59,10 @@ impl Actor<'_> {
 
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct PartyInput {
+    /// The party's role as the kind declares it (e.g. `applicant`, `respondent`); absent: the kind's first
+    /// role (`petitioner` for kinds that declare none).
+    #[serde(default)]
+    pub role: Option<String>,
     pub name: String,
     pub phone: Option<String>,
     pub id_number: Option<String>,
@@ -67,6 +74,8 @@ pub struct IntakeRequest {
     pub kind: String,
     pub fields: Map<String, Value>,
     pub petitioner: Option<PartyInput>,
+    /// Further parties, each with its role (a dispute's applicants and respondents).
+    pub parties: Vec<PartyInput>,
     /// Set by clients so that a resubmitted form is refused, not registered twice.
     pub client_request_id: Option<String>,
     /// For residents: the office addressed. Staff register into their own unit.
@@ -162,6 +171,19 @@ pub struct EventView {
     #[schema(value_type = Object)]
     pub fields: Map<String, Value>,
     pub documents: Vec<DocumentRef>,
+    /// Duties this event ended after their due time (e.g. a report made late): recorded as late, never
+    /// backdated.
+    pub late: Vec<String>,
+}
+
+/// A case linked to another: the one it was opened from, or one opened from it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CaseLink {
+    pub id: i64,
+    pub code: String,
+    pub kind_name: String,
+    pub title: String,
+    pub state_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -210,6 +232,12 @@ pub struct CaseView {
     pub documents: Vec<DocumentRef>,
     pub attachments: Vec<AttachmentView>,
     pub duplicates: Vec<i64>,
+    /// The case this one was opened from, if the viewer may see it.
+    pub opened_from: Option<CaseLink>,
+    /// Cases opened from this one that the viewer may see (a dispute from a petition, a plan's tasks).
+    pub opened: Vec<CaseLink>,
+    /// Kinds the viewer may open from this case, as (kind, name).
+    pub may_open: Vec<(String, String)>,
     pub available_actions: Vec<ActionView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -340,7 +368,7 @@ pub fn project(
     let f = |k: &str| state.field_str(k).map(str::to_string);
     let path = |u: Option<i64>| u.and_then(|u| paths.get(&u).cloned());
     let region = intake.region.as_deref().and_then(|r| Region::parse(r).ok());
-    let (next_due_at, next_warn_at) = deadline_columns(def, state, svc, region.as_ref(), updated_at);
+    let (next_due_at, next_warn_at, next_timer_at) = deadline_columns(def, state, svc, region.as_ref(), updated_at);
     Ok(CaseRow {
         id,
         code: intake.code.clone(),
@@ -367,23 +395,28 @@ pub fn project(
         next_warn_at,
         state_json: serde_json::to_string(state)
             .map_err(|e| DomainError::new(ErrorCode::Internal, format!("状态序列化失败：{e}")))?,
+        parent_id: state.parent,
+        next_timer_at,
     })
 }
 
-/// The nearest running obligation's due and warning times (a cache for lists). A clock whose due time cannot
-/// be computed (its working days run past the holiday table) is left out rather than guessed.
+/// The nearest running obligation's due and warning times (a cache for lists), and when the next timer action
+/// falls due (for the sweeper). A clock whose due time cannot be computed (its working days run past the
+/// holiday table) is left out rather than guessed.
+type DeadlineColumns = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 fn deadline_columns(
     def: &WorkflowDef,
     state: &CaseState,
     svc: &Service,
     region: Option<&Region>,
     at: DateTime<Utc>,
-) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+) -> DeadlineColumns {
     let (views, problems) = clock_views_lenient(def, state, &svc.calendar, region, at);
     for p in problems {
         tracing::warn!(clock = %p.clock, error = %p.message, "clock due time not computable");
     }
-    next_deadline(&views, def).map(|(d, w)| (Some(d), Some(w))).unwrap_or((None, None))
+    let (due, warn) = next_deadline(&views, def).map(|(d, w)| (Some(d), Some(w))).unwrap_or((None, None));
+    (due, warn, workflow::next_timer(def, state, &views))
 }
 
 fn summary(def: Option<&WorkflowDef>, row: &CaseRow, now: DateTime<Utc>) -> CaseSummary {
@@ -543,7 +576,55 @@ impl Service {
         problems
     }
 
-    fn party_row(&self, p: &PartyInput) -> DomainResult<NewParty> {
+    /// The roles a kind's parties may have, as (id, name, min, max).
+    fn party_roles(def: &WorkflowDef) -> Vec<(String, String, u32, u32)> {
+        if def.parties.is_empty() {
+            return vec![(workflow::PETITIONER.into(), "信访人".into(), 0, 1)];
+        }
+        def.parties.iter().map(|r| (r.id.clone(), r.name.clone(), r.min, r.max)).collect()
+    }
+
+    /// Every party of an intake with its role, and every problem with them: unknown roles, too few or too
+    /// many of a role, bad details (each naming its input: `name` for the petitioner, `parties.N.name` for
+    /// the N-th further party).
+    fn intake_parties<'r>(def: &WorkflowDef, req: &'r IntakeRequest) -> (Vec<(String, &'r PartyInput)>, Vec<DomainError>) {
+        let roles = Self::party_roles(def);
+        let role_of = |p: &PartyInput| p.role.clone().unwrap_or_else(|| roles[0].0.clone());
+        let mut problems = vec![];
+        let mut all = vec![];
+        if let Some(p) = &req.petitioner {
+            problems.extend(Self::party_problems(p));
+            all.push((role_of(p), p));
+        }
+        for (i, p) in req.parties.iter().enumerate() {
+            problems.extend(Self::party_problems(p).into_iter().map(|mut e| {
+                e.field = e.field.map(|f| format!("parties.{i}.{f}"));
+                e
+            }));
+            all.push((role_of(p), p));
+        }
+        for (role, _) in &all {
+            if !roles.iter().any(|r| &r.0 == role) {
+                problems.push(
+                    DomainError::new(ErrorCode::InvalidInput, format!("{}没有“{role}”这种当事人", def.name)).at("parties"),
+                );
+            }
+        }
+        for (id, name, min, max) in &roles {
+            let n = all.iter().filter(|(r, _)| r == id).count() as u32;
+            if n < *min {
+                problems.push(
+                    DomainError::new(ErrorCode::MissingField, format!("请填写{name}（至少 {min} 人）")).at("parties"),
+                );
+            } else if n > *max {
+                problems
+                    .push(DomainError::new(ErrorCode::InvalidInput, format!("{name}最多 {max} 人")).at("parties"));
+            }
+        }
+        (all, problems)
+    }
+
+    fn party_row(&self, p: &PartyInput, role: &str) -> DomainResult<NewParty> {
         if let Some(e) = Self::party_problems(p).into_iter().next() {
             return Err(e);
         }
@@ -552,7 +633,7 @@ impl Service {
         let id = p.id_number.as_deref().map(mask::normalise_id_number).filter(|s| !s.is_empty());
         let address = p.address.as_deref().map(str::trim).filter(|s| !s.is_empty());
         Ok(NewParty {
-            role: "petitioner".into(),
+            role: role.to_string(),
             name_enc: self.seal(name),
             phone_enc: phone.as_deref().map(|s| self.seal(s)),
             id_number_enc: id.as_deref().map(|s| self.seal(s)),
@@ -625,6 +706,39 @@ impl Service {
 
     /// An accusation is never handed to the accused unit or a unit inside it (Art. 30); an attempt is refused
     /// and audited.
+    /// A case opened from another names a case the actor may see, of a kind this kind may be opened from.
+    async fn check_parent(&self, def: &WorkflowDef, actor: Actor<'_>, payload: &Map<String, Value>) -> DomainResult<()> {
+        let Some(field) = def.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)) else {
+            return Ok(());
+        };
+        let Some(id) = payload.get(&field.id).and_then(|v| v.as_i64()) else { return Ok(()) };
+        let Actor::Staff(p) = actor else {
+            return Err(DomainError::new(ErrorCode::Forbidden, "群众不能关联案件").at(&field.id));
+        };
+        let (parent_def, _) = self.load_for(p, id, "新建关联案件").await.map_err(|e| e.at(&field.id))?;
+        if !def.opened_from.contains(&parent_def.kind) {
+            return Err(DomainError::new(
+                ErrorCode::InvalidInput,
+                format!("{}不能从{}新建", def.name, parent_def.name),
+            )
+            .at(&field.id));
+        }
+        Ok(())
+    }
+
+    /// The parties by role in words, masked: "申请人：王**、李**；被申请人：张**" (for documents).
+    fn parties_line(def: &WorkflowDef, rows: &[PartyRow]) -> String {
+        Self::party_roles(def)
+            .iter()
+            .filter_map(|(id, name, _, _)| {
+                let names: Vec<&str> =
+                    rows.iter().filter(|r| &r.party.role == id).map(|r| r.party.name_masked.as_str()).collect();
+                (!names.is_empty()).then(|| format!("{name}：{}", names.join("、")))
+            })
+            .collect::<Vec<_>>()
+            .join("；")
+    }
+
     async fn check_hand_over(
         &self,
         def: &WorkflowDef,
@@ -759,9 +873,7 @@ impl Service {
     pub fn intake_problems(&self, req: &IntakeRequest) -> Vec<DomainError> {
         let Ok(def) = self.workflows.get(&req.kind) else { return vec![] };
         let (_, mut problems) = workflow::payload_problems(def, def.intake_action(), &req.fields);
-        if let Some(p) = &req.petitioner {
-            problems.extend(Self::party_problems(p));
-        }
+        problems.extend(Self::intake_parties(def, req).1);
         problems
     }
 
@@ -837,16 +949,20 @@ impl Service {
             above_handling_unit: false,
             above_recorded: vec![],
         };
+        let fields = self.case_codes_to_ids(&def, req.fields.clone()).await?;
         let (action, payload) =
-            check_action(&def, None, &def.intake, &wf_actor, &req.fields, now, &self.calendar, region.as_ref())?;
+            check_action(&def, None, &def.intake, &wf_actor, &fields, now, &self.calendar, region.as_ref())?;
         let action = action.clone();
-        let parties: Vec<NewParty> = match &req.petitioner {
-            Some(p) => vec![self.party_row(p)?],
-            None if matches!(actor, Actor::Resident) => {
-                return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名和联系方式").at("name"));
-            }
-            None => vec![],
-        };
+        if req.petitioner.is_none() && req.parties.is_empty() && matches!(actor, Actor::Resident) {
+            return Err(DomainError::new(ErrorCode::MissingField, "请填写信访人姓名和联系方式").at("name"));
+        }
+        let (named, mut problems) = Self::intake_parties(&def, &req);
+        if !problems.is_empty() {
+            return Err(problems.remove(0));
+        }
+        let parties: Vec<NewParty> =
+            named.iter().map(|(role, p)| self.party_row(p, role)).collect::<DomainResult<_>>()?;
+        self.check_parent(&def, actor, &payload).await?;
         if req.client_request_id.as_ref().is_some_and(|r| r.is_empty() || r.len() > 100) {
             return Err(DomainError::new(ErrorCode::InvalidInput, "client_request_id 长度应为 1–100"));
         }
@@ -1083,8 +1199,18 @@ impl Service {
                     at: e.at,
                     actor: match e.actor_id {
                         Some(id) => users.get(&id).cloned(),
+                        None if e.actor_role == SYSTEM_ROLE => Some("系统（时限届满自动执行）".into()),
                         None => Some("信访人（网上）".into()),
                     },
+                    late: clocks
+                        .iter()
+                        .filter(|c| {
+                            c.kind == workflow::ClockKind::Obligation
+                                && c.stopped_at == Some(e.at)
+                                && c.status == taizhang_domain::deadline::ClockStatus::Overdue
+                        })
+                        .map(|c| c.name.clone())
+                        .collect(),
                     actor_unit: e.actor_unit.and_then(|u| units.get(&u).cloned()),
                     action: e.action.clone(),
                     action_name: action_name(def, &e.action),
@@ -1139,6 +1265,39 @@ impl Service {
             }
             None => vec![],
         };
+        // Links go only to cases the viewer may see (a resident-facing view has none).
+        let link = |r: &CaseRow| {
+            let d = self.workflows.get(&r.kind).ok();
+            CaseLink {
+                id: r.id,
+                code: r.code.clone(),
+                kind_name: d.map(|d| d.name.clone()).unwrap_or_else(|| r.kind.clone()),
+                title: r.title.clone(),
+                state_name: d.and_then(|d| d.state(&r.state)).map(|s| s.name.clone()).unwrap_or_else(|| r.state.clone()),
+            }
+        };
+        let (opened_from, opened, may_open) = match p {
+            Some(p) => {
+                let parent = match row.parent_id {
+                    Some(id) => self.store.case(id).await.map_err(se)?.filter(|r| Self::visible_to(p, r)),
+                    None => None,
+                };
+                let children = self.store.children(row.id).await.map_err(se)?;
+                let may_open = self
+                    .workflows
+                    .all()
+                    .filter(|d| d.opened_from.contains(&def.kind))
+                    .filter(|d| d.intake_action().roles.iter().any(|r| p.roles.contains(r)))
+                    .map(|d| (d.kind.clone(), d.name.clone()))
+                    .collect();
+                (
+                    parent.as_ref().map(link),
+                    children.iter().filter(|r| Self::visible_to(p, r)).map(link).collect(),
+                    may_open,
+                )
+            }
+            None => (None, vec![], vec![]),
+        };
         Ok(CaseView {
             id: row.id,
             code: row.code.clone(),
@@ -1168,6 +1327,9 @@ impl Service {
                 .map(|a| AttachmentView { id: a.id, name: a.name, mime: a.mime, size: a.size, event_seq: a.event_seq })
                 .collect(),
             duplicates: state.duplicates.clone(),
+            opened_from,
+            opened,
+            may_open,
             available_actions: available,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -1317,8 +1479,18 @@ impl Service {
             role: actor.role_label(&action),
         };
         let docs = (Self::doc_series(&def, &action, year), Some((action.clone(), year)));
+        // A plan's steps open their cases in the same transaction (after the action: their intakes check
+        // the link against the case as it stands).
+        let opened = match (&action.opens, actor) {
+            (Some(rule), Actor::Staff(p)) => {
+                let plan_id = payload.get(&rule.plan_field).and_then(|v| v.as_str()).unwrap_or_default();
+                self.plan_intakes(p, &row, &rule.kind, plan_id).await.map_err(|e| e.at(&rule.plan_field))?
+            }
+            _ => vec![],
+        };
         let mut requests =
             vec![self.append_action(&def, &row, state, &action.id, payload, docs, paths, who.clone(), now)?];
+        requests.extend(opened);
         if let Some((orig_def, orig)) = original {
             let orig_state = parse_state(&orig)?;
             let orig_paths = self
@@ -1344,6 +1516,100 @@ impl Service {
         }
         let built = self.store.append(requests).await.map_err(se)?;
         Ok(built.into_iter().next().expect("one request at least").case)
+    }
+
+    /// The intakes a plan opens when activated on `row`: one case of `kind` per step, linked to `row`.
+    async fn plan_intakes(
+        &self,
+        p: &Principal,
+        row: &CaseRow,
+        kind: &str,
+        plan_id: &str,
+    ) -> DomainResult<Vec<AppendRequest>> {
+        let plan = self
+            .plans
+            .get(plan_id)
+            .filter(|pl| pl.on == row.kind)
+            .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, format!("没有适用于此案件的预案“{plan_id}”")))?
+            .clone();
+        let def = self.workflows.get(kind)?.clone();
+        let parent = def.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)).map(|f| f.id.clone());
+        let units = self.store.units().await.map_err(se)?;
+        let mut out = vec![];
+        for step in &plan.steps {
+            let mut fields = step.clone();
+            for f in def.fields.iter().filter(|f| f.ty == FieldType::Unit) {
+                if let Some(code) = fields.get(&f.id).and_then(|v| v.as_str()).map(str::to_string) {
+                    let unit = units.iter().find(|u| u.code == code).ok_or_else(|| {
+                        DomainError::new(ErrorCode::InvalidInput, format!("预案“{}”中的单位 {code} 不存在", plan.name))
+                    })?;
+                    fields.insert(f.id.clone(), Value::from(unit.id));
+                }
+            }
+            if let Some(parent) = &parent {
+                fields.insert(parent.clone(), Value::from(row.id));
+            }
+            let req = IntakeRequest {
+                kind: kind.to_string(),
+                fields,
+                petitioner: None,
+                parties: vec![],
+                client_request_id: None,
+                unit_id: None,
+                attachments: vec![],
+            };
+            out.push(self.prepare_intake(Actor::Staff(p), req, false).await?.0);
+        }
+        Ok(out)
+    }
+
+    /// Takes every timer action (`on_expiry`) that has fallen due, as the system, each recorded with the time
+    /// it is taken (never the due time: the record says when the system acted). Returns how many were taken.
+    /// The server runs this every minute; tests call it after moving the manual clock.
+    pub async fn sweep(&self) -> DomainResult<usize> {
+        let now = self.now();
+        let mut taken = 0;
+        loop {
+            let ids = self.store.due_timers(now, 200).await.map_err(se)?;
+            let mut progressed = false;
+            for id in ids {
+                match self.fire_timer(id, now).await {
+                    Ok(fired) => {
+                        taken += fired as usize;
+                        progressed |= fired;
+                    }
+                    // Someone acted on the case meanwhile: it is looked at again in the next round.
+                    Err(e) if e.code == ErrorCode::StaleVersion => progressed = true,
+                    Err(e) => tracing::error!(case = id, error = %e, "timer action failed"),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn fire_timer(&self, id: i64, now: DateTime<Utc>) -> DomainResult<bool> {
+        let Some(row) = self.store.case(id).await.map_err(se)? else { return Ok(false) };
+        let (def, state) = self.def_of(&row)?;
+        let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
+        let due = workflow::expired_timers(&def, &state, &self.calendar, region.as_ref(), now)?;
+        let Some(action) = due.first().map(|a| (*a).clone()) else {
+            // The cache was stale (a rule changed): correct it so the case is not picked again.
+            let cols = deadline_columns(&def, &state, self, region.as_ref(), now);
+            self.store.set_next_deadline(id, cols.0, cols.1, cols.2).await.map_err(se)?;
+            return Ok(false);
+        };
+        let paths = self
+            .unit_paths(&def, [Some(row.registered_unit), state.handling_unit, state.accused_unit], &Map::new())
+            .await?;
+        let who = Recorded { actor_id: None, actor_unit: None, role: SYSTEM_ROLE.into() };
+        let year = now.with_timezone(&china_tz()).year();
+        let docs = (Self::doc_series(&def, &action, year), Some((action.clone(), year)));
+        let req = self.append_action(&def, &row, state, &action.id, Map::new(), docs, paths, who, now)?;
+        self.store.append(vec![req]).await.map_err(se)?;
+        Ok(true)
     }
 
     /// Lists the cases in the user's scope, accusations against them excluded.
@@ -1538,8 +1804,8 @@ impl Service {
                 let (def, state) = self.def_of(&row)?;
                 let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
                 let cols = deadline_columns(&def, &state, self, region.as_ref(), now);
-                if cols != (row.next_due_at, row.next_warn_at) {
-                    self.store.set_next_deadline(id, cols.0, cols.1).await.map_err(se)?;
+                if cols != (row.next_due_at, row.next_warn_at, row.next_timer_at) {
+                    self.store.set_next_deadline(id, cols.0, cols.1, cols.2).await.map_err(se)?;
                     changed += 1;
                 }
             }
@@ -1666,7 +1932,9 @@ impl Service {
             })
             .collect();
         let local = |t: DateTime<Utc>| t.with_timezone(&china_tz()).format("%Y年%m月%d日").to_string();
-        let petitioner = self.store.parties(row.id).await.map_err(se)?.first().map(|p| p.party.name_masked.clone());
+        let party_rows = self.store.parties(row.id).await.map_err(se)?;
+        let petitioner = party_rows.first().map(|p| p.party.name_masked.clone());
+        values.insert("parties".into(), Self::parties_line(&def, &party_rows));
         let issuing =
             event.actor_unit.or(Some(row.registered_unit)).and_then(|u| units.get(&u).cloned()).unwrap_or_default();
         values.insert("code".into(), row.code.clone());

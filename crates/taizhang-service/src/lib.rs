@@ -7,6 +7,7 @@ pub mod cases;
 pub mod indicators;
 pub mod org;
 pub mod portal;
+pub mod plans;
 pub mod routing;
 pub mod verify;
 
@@ -99,6 +100,8 @@ pub struct Service {
     pub portal: Arc<portal::PortalInfo>,
     /// Which department usually takes which matter (`<data>/routing.toml`): suggestions on action forms.
     pub routing: Arc<routing::RoutingTable>,
+    /// Emergency and work plans (`<data>/plans.toml`): what activating a plan opens.
+    pub plans: Arc<plans::Plans>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

@@ -224,10 +224,13 @@ fn differences(row: &CaseRow, expected: &CaseRow) -> Vec<String> {
     cmp("请求编号", format!("{:?}", row.client_request_id), format!("{:?}", expected.client_request_id));
     cmp("登记时间", row.created_at.to_rfc3339(), expected.created_at.to_rfc3339());
     cmp("更新时间", row.updated_at.to_rfc3339(), expected.updated_at.to_rfc3339());
+    cmp("来源案件", format!("{:?}", row.parent_id), format!("{:?}", expected.parent_id));
     if row.state_json != expected.state_json {
         diffs.push("完整状态数据与事件重放结果不符".into());
     }
-    if (row.next_due_at, row.next_warn_at) != (expected.next_due_at, expected.next_warn_at) {
+    if (row.next_due_at, row.next_warn_at, row.next_timer_at)
+        != (expected.next_due_at, expected.next_warn_at, expected.next_timer_at)
+    {
         diffs.push(format!(
             "期限缓存（存储 {:?}，按时限规则应为 {:?}；若刚补充了节假日年份或修改了规则，请运行 taizhang reindex）",
             row.next_due_at, expected.next_due_at

@@ -82,6 +82,10 @@ pub trait Store: Send + Sync {
     async fn case_by_code(&self, code: &str) -> StoreResult<Option<CaseRow>>;
     async fn case_events(&self, case_id: i64) -> StoreResult<Vec<CaseEvent>>;
     async fn parties(&self, case_id: i64) -> StoreResult<Vec<PartyRow>>;
+    /// The cases opened from this one (their `parent_id`), oldest first.
+    async fn children(&self, case_id: i64) -> StoreResult<Vec<CaseRow>>;
+    /// Ids of cases with a timer action due at `now` (`next_timer_at <= now`), earliest first.
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<i64>>;
     /// The files of a case, without their content.
     async fn attachments(&self, case_id: i64) -> StoreResult<Vec<AttachmentMeta>>;
     /// One file of a case with its sealed content.
@@ -101,6 +105,7 @@ pub trait Store: Send + Sync {
         case_id: i64,
         due: Option<DateTime<Utc>>,
         warn: Option<DateTime<Utc>>,
+        timer: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
 
     // ---- audit

@@ -111,6 +111,10 @@ pub struct CaseRow {
     pub next_due_at: Option<DateTime<Utc>>,
     pub next_warn_at: Option<DateTime<Utc>>,
     pub state_json: String,
+    /// The case this one was opened from (`FieldBinding::Parent`).
+    pub parent_id: Option<i64>,
+    /// When the next timer action (`on_expiry`) falls due; a cache like `next_due_at`.
+    pub next_timer_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]

@@ -35,6 +35,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_attachments", include_str!("../migrations/sqlite/0003_attachments.sql")),
     ("0004_category_due_index", include_str!("../migrations/sqlite/0004_category_due_index.sql")),
     ("0005_grids", include_str!("../migrations/sqlite/0005_grids.sql")),
+    ("0006_links_timers", include_str!("../migrations/sqlite/0006_links_timers.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -42,6 +43,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_attachments", include_str!("../migrations/postgres/0003_attachments.sql")),
     ("0004_category_due_index", include_str!("../migrations/postgres/0004_category_due_index.sql")),
     ("0005_grids", include_str!("../migrations/postgres/0005_grids.sql")),
+    ("0006_links_timers", include_str!("../migrations/postgres/0006_links_timers.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -261,7 +263,7 @@ fn session_from(r: &AnyRow) -> StoreResult<Session> {
 
 const CASE_COLS: &str = "id, code, kind, state, version, region, registered_unit, registered_unit_path, handling_unit, handling_unit_path, \
     cohandling, accused_unit_path, accused_users, matter_type, category, channel, title, query_secret_hash, \
-    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json";
+    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json, parent_id, next_timer_us";
 
 fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
     Ok(CaseRow {
@@ -289,6 +291,8 @@ fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
         next_due_at: deadline_from(r.try_get("next_due_us")?),
         next_warn_at: deadline_from(r.try_get("next_warn_us")?),
         state_json: r.try_get("state_json")?,
+        parent_id: r.try_get("parent_id")?,
+        next_timer_at: deadline_from(r.try_get("next_timer_us")?),
     })
 }
 
@@ -682,7 +686,7 @@ impl Store for SqlStore {
             let (e, c) = (&built.event, &built.case);
             debug_assert_eq!((e.seq, e.case_id, c.id), (seq, case_id, case_id));
             if req.case_id.is_none() {
-                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                     .bind(c.id)
                     .bind(&c.code)
                     .bind(&c.kind)
@@ -708,6 +712,8 @@ impl Store for SqlStore {
                     .bind(deadline_us(c.next_due_at))
                     .bind(deadline_us(c.next_warn_at))
                     .bind(&c.state_json)
+                    .bind(c.parent_id)
+                    .bind(deadline_us(c.next_timer_at))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| {
@@ -721,7 +727,8 @@ impl Store for SqlStore {
                 query!(
                     self,
                     "UPDATE cases SET state = ?, version = ?, handling_unit = ?, handling_unit_path = ?, cohandling = ?, accused_unit_path = ?, accused_users = ?, \
-                     matter_type = ?, category = ?, title = ?, updated_us = ?, next_due_us = ?, next_warn_us = ?, state_json = ? WHERE id = ?"
+                     matter_type = ?, category = ?, title = ?, updated_us = ?, next_due_us = ?, next_warn_us = ?, state_json = ?, \
+                     parent_id = ?, next_timer_us = ? WHERE id = ?"
                 )
                 .bind(&c.state)
                 .bind(c.version)
@@ -737,6 +744,8 @@ impl Store for SqlStore {
                 .bind(deadline_us(c.next_due_at))
                 .bind(deadline_us(c.next_warn_at))
                 .bind(&c.state_json)
+                .bind(c.parent_id)
+                .bind(deadline_us(c.next_timer_at))
                 .bind(c.id)
                 .execute(&mut *tx)
                 .await?;
@@ -830,6 +839,23 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from).collect()
+    }
+
+    async fn children(&self, case_id: i64) -> StoreResult<Vec<CaseRow>> {
+        let rows = query!(self, &format!("SELECT {CASE_COLS} FROM cases WHERE parent_id = ? ORDER BY id"))
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(case_from).collect()
+    }
+
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<i64>> {
+        let rows = query!(self, "SELECT id FROM cases WHERE next_timer_us <= ? ORDER BY next_timer_us, id LIMIT ?")
+            .bind(us(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<i64, _>("id")?)).collect()
     }
 
     async fn parties(&self, case_id: i64) -> StoreResult<Vec<PartyRow>> {
@@ -1005,10 +1031,12 @@ impl Store for SqlStore {
         case_id: i64,
         due: Option<DateTime<Utc>>,
         warn: Option<DateTime<Utc>>,
+        timer: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ? WHERE id = ?")
+        query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ?, next_timer_us = ? WHERE id = ?")
             .bind(deadline_us(due))
             .bind(deadline_us(warn))
+            .bind(deadline_us(timer))
             .bind(case_id)
             .execute(&self.pool)
             .await?;

@@ -489,6 +489,9 @@ pub struct CaseBody {
     #[schema(value_type = Object)]
     pub fields: Map<String, Value>,
     pub petitioner: Option<PartyInput>,
+    /// Further parties with their `role` (e.g. a dispute's `applicant`s and `respondent`s).
+    #[serde(default)]
+    pub parties: Vec<PartyInput>,
     /// A client-chosen id: resubmitting the same id is refused with `duplicate_submit`.
     pub client_request_id: Option<String>,
 }
@@ -505,6 +508,7 @@ async fn create_case(
         kind: b.kind.unwrap_or_else(|| "petition".into()),
         fields: b.fields,
         petitioner: b.petitioner,
+        parties: b.parties,
         client_request_id: b.client_request_id,
         unit_id: None,
         attachments: vec![],
@@ -730,6 +734,7 @@ async fn portal_submit(
         kind: "petition".into(),
         fields,
         petitioner: Some(b.petitioner),
+        parties: vec![],
         client_request_id: b.client_request_id,
         unit_id: Some(b.unit_id),
         attachments: vec![],

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use taizhang_domain::classify::Classifier;
 use taizhang_domain::deadline::china_tz;
-use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
+use taizhang_domain::workflow::{ClockKind, FieldBinding, FieldType, WorkflowDef};
 use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::cases::{
@@ -670,6 +670,7 @@ impl RegisterForm {
     fn party(&self) -> Option<PartyInput> {
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         (!self.name.is_empty()).then(|| PartyInput {
+            role: None,
             name: self.name.clone(),
             phone: opt(&self.phone),
             id_number: opt(&self.id_number),
@@ -842,6 +843,9 @@ struct NewCasePage {
     request_id: String,
     forms: Vec<ActionForm>,
     error: Option<String>,
+    /// The kind's party roles with their input slots (kinds that declare none have no party inputs here).
+    parties: Vec<PartySlots>,
+    party_error: Option<String>,
 }
 
 /// Any kind's intake, from its definition: the intake action's fields as a form (petitions have their own
@@ -852,6 +856,7 @@ async fn render_new_case(
     kind: &str,
     request_id: String,
     failed: Option<Failed<'_>>,
+    from: Option<&str>,
 ) -> Response {
     let (def, view) = match s.svc.intake_form(p, kind) {
         Ok(x) => x,
@@ -861,7 +866,36 @@ async fn render_new_case(
         Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
         Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
     };
-    let (forms, error) = action_forms(&[view], &units, failed);
+    let submitted: Vec<(String, String)> = failed.as_ref().map(|f| f.form.to_vec()).unwrap_or_default();
+    let party_error = failed.as_ref().and_then(|f| {
+        f.error.field.as_deref().is_some_and(|k| k.starts_with("parties")).then(|| f.error.message.clone())
+    });
+    let (mut forms, error) = action_forms(&[view], &units, failed);
+    // Opened from another case: its code goes into the link field.
+    if let (Some(from), Some(link)) = (from, def.fields.iter().find(|f| f.binds == Some(FieldBinding::Parent))) {
+        for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| i.id == link.id && i.value.is_empty()) {
+            i.value = from.to_string();
+        }
+    }
+    let value = |k: String| submitted.iter().find(|(f, _)| *f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    // Two slots per role (three where two are required); more parties can be added on the case via the API.
+    let parties = def
+        .parties
+        .iter()
+        .map(|r| PartySlots {
+            name: r.name.clone(),
+            slots: (0..(r.min.max(1) + 1).min(r.max))
+                .map(|n| {
+                    let key = |what: &str| format!("party.{}.{n}.{what}", r.id);
+                    PartySlot {
+                        required: n < r.min,
+                        keys: ["name", "phone", "id_number", "address"].map(|w| key(w)),
+                        values: ["name", "phone", "id_number", "address"].map(|w| value(key(w))),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let page = NewCasePage {
         me: Some(me(p)),
@@ -871,8 +905,22 @@ async fn render_new_case(
         request_id,
         forms,
         error,
+        parties,
+        party_error,
     };
     (status, page).into_response()
+}
+
+struct PartySlots {
+    name: String,
+    slots: Vec<PartySlot>,
+}
+
+struct PartySlot {
+    required: bool,
+    /// The input names for name, phone, ID number and address.
+    keys: [String; 4],
+    values: [String; 4],
 }
 
 /// The kinds this user may open; petitions go to their registration page.
@@ -904,13 +952,52 @@ struct NewCaseChooser {
     links: Vec<(String, String)>,
 }
 
-async fn new_case_form(State(s): State<AppState>, headers: HeaderMap, Path(kind): Path<String>) -> Response {
+#[derive(serde::Deserialize)]
+struct NewCaseQuery {
+    /// The code of the case this one is opened from (e.g. a petition a dispute comes from).
+    from: Option<String>,
+}
+
+async fn new_case_form(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<NewCaseQuery>,
+) -> Response {
     let p = match staff(&s, &headers, false).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let id = new_request_id(&p);
-    render_new_case(&s, &p, &kind, id, None).await
+    render_new_case(&s, &p, &kind, id, None, q.from.as_deref()).await
+}
+
+/// The parties a generic intake form names: inputs `party.{role}.{n}.{name|phone|id_number|address}`, each
+/// party with a name kept (an empty slot is not a party).
+fn parties_from_form(form: &[(String, String)]) -> Vec<PartyInput> {
+    let mut slots: BTreeMap<(String, u32), PartyInput> = BTreeMap::new();
+    for (k, v) in form {
+        let mut parts = k.split('.');
+        let (Some("party"), Some(role), Some(n), Some(what), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u32>() else { continue };
+        let slot = slots.entry((role.to_string(), n)).or_insert_with(|| PartyInput {
+            role: Some(role.to_string()),
+            ..Default::default()
+        });
+        let v = v.trim().to_string();
+        match what {
+            "name" => slot.name = v,
+            "phone" => slot.phone = Some(v).filter(|s| !s.is_empty()),
+            "id_number" => slot.id_number = Some(v).filter(|s| !s.is_empty()),
+            "address" => slot.address = Some(v).filter(|s| !s.is_empty()),
+            _ => {}
+        }
+    }
+    slots.into_values().filter(|p| !p.name.is_empty()).collect()
 }
 
 async fn new_case(
@@ -935,6 +1022,7 @@ async fn new_case(
                 kind: kind.clone(),
                 fields,
                 petitioner: None,
+                parties: parties_from_form(&form),
                 client_request_id: (!request_id.is_empty()).then(|| request_id.clone()),
                 unit_id: None,
                 attachments: vec![],
@@ -946,7 +1034,8 @@ async fn new_case(
     match result {
         Ok(r) => Redirect::to(&format!("/cases/{}", r.case.id)).into_response(),
         Err(e) => {
-            render_new_case(&s, &p, &kind, request_id, Some(Failed { action: &intake, form: &form, error: e })).await
+            let failed = Failed { action: &intake, form: &form, error: e };
+            render_new_case(&s, &p, &kind, request_id, Some(failed), None).await
         }
     }
 }
@@ -1017,6 +1106,7 @@ async fn register(State(s): State<AppState>, headers: HeaderMap, req: Request) -
         kind: "petition".into(),
         fields,
         petitioner: party,
+        parties: vec![],
         client_request_id: (!request_id.is_empty()).then(|| request_id.clone()),
         unit_id: None,
         attachments: files.clone(),

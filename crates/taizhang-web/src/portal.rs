@@ -321,7 +321,9 @@ async fn submit(State(s): State<AppState>, Source(src): Source, req: Request) ->
     let req = IntakeRequest {
         kind: "petition".into(),
         fields,
+        parties: vec![],
         petitioner: Some(PartyInput {
+            role: None,
             name: form.name.clone(),
             phone: opt(&form.phone),
             id_number: opt(&form.id_number),

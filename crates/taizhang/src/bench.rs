@@ -232,6 +232,7 @@ async fn list_bench(args: &BenchArgs) -> DomainResult<()> {
                             phone: Some(format!("139{k:08}")),
                             ..Default::default()
                         }),
+                        parties: vec![],
                         client_request_id: None,
                         unit_id: None,
                         attachments: vec![],

@@ -330,6 +330,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
             fields.insert("accused_unit".into(), json!(units["349901-ZJ"]));
         }
         let petitioner = PartyInput {
+            role: None,
             name: name.into(),
             phone: Some(phone),
             id_number: None,
@@ -342,6 +343,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
                     kind: "petition".into(),
                     fields,
                     petitioner: Some(petitioner),
+                    parties: vec![],
                     client_request_id: None,
                     unit_id: None,
                     attachments: vec![],
@@ -712,6 +714,7 @@ async fn play(
         kind: kind.into(),
         fields,
         petitioner: None,
+        parties: vec![],
         client_request_id: None,
         unit_id: None,
         attachments: vec![],

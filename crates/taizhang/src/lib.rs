@@ -46,6 +46,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
     let store = taizhang_store::open(&loc.url()).await.map_err(taizhang_service::se)?;
     taizhang_service::sync_workflow_versions(&store, &mut workflows).await?;
     let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &workflows)?;
+    let plans = taizhang_service::plans::Plans::load(&loc.data_dir, &workflows)?;
     Ok(Service {
         store: Arc::new(store),
         workflows: Arc::new(workflows),
@@ -56,6 +57,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         default_region: std::env::var("TAIZHANG_REGION").ok().and_then(|r| Region::parse(&r).ok()),
         portal: Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?),
         routing: Arc::new(routing),
+        plans: Arc::new(plans),
     })
 }
 

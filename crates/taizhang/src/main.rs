@@ -181,6 +181,8 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                     svc.portal = std::sync::Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?);
                     let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &svc.workflows)?;
                     svc.routing = std::sync::Arc::new(routing);
+                    let plans = taizhang_service::plans::Plans::load(&loc.data_dir, &svc.workflows)?;
+                    svc.plans = std::sync::Arc::new(plans);
                 } else {
                     println!(
                         "数据库中已有数据，未重复加载演示数据。演示账号见 {}",

@@ -341,6 +341,7 @@ pub fn intake(kind: &str, fields: &[(&str, &str)], files: Vec<taizhang_service::
         kind: kind.into(),
         fields: fields.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect(),
         petitioner: None,
+        parties: vec![],
         client_request_id: None,
         unit_id: None,
         attachments: files,

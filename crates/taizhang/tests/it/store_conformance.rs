@@ -34,6 +34,8 @@ fn row(slot: &Slot, title: &str) -> CaseRow {
         next_due_at: None,
         next_warn_at: None,
         state_json: "{}".into(),
+        parent_id: None,
+        next_timer_at: None,
     }
 }
 
