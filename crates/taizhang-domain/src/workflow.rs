@@ -466,7 +466,9 @@ impl WorkflowDef {
             return err("至多一个字段可以 binds = \"parent\"".to_string());
         }
         if !self.opened_from.is_empty()
-            && !parent_fields.first().is_some_and(|f| intake.requires.contains(&f.id) || intake.optional.contains(&f.id))
+            && !parent_fields
+                .first()
+                .is_some_and(|f| intake.requires.contains(&f.id) || intake.optional.contains(&f.id))
         {
             return err("opened_from 需要登记动作接受一个 binds = \"parent\" 的案件字段".to_string());
         }
@@ -1153,10 +1155,13 @@ pub fn check_action<'d>(
                 None => false,
             };
             if !open {
-                return Err(DomainError::new(
-                    ErrorCode::WindowClosed,
-                    format!("“{}”须在{}内提出，该期限已过或尚未开始", action.name, clock.name),
-                ));
+                let msg = match clock.kind {
+                    ClockKind::Window => format!("“{}”须在{}内提出，该期限已过或尚未开始", action.name, clock.name),
+                    ClockKind::Obligation => {
+                        format!("{}没有在计时（已结束或尚未开始），不能“{}”", clock.name, action.name)
+                    }
+                };
+                return Err(DomainError::new(ErrorCode::WindowClosed, msg));
             }
         }
         for w in &action.after {
@@ -2779,7 +2784,10 @@ mod tests {
                     "committee": 7, "source_case": 41 }),
             "2026-03-02T09:00",
         );
-        assert_eq!((c.state().state.as_str(), c.state().parent, c.state().handling_unit), ("applied", Some(41), Some(7)));
+        assert_eq!(
+            (c.state().state.as_str(), c.state().parent, c.state().handling_unit),
+            ("applied", Some(41), Some(7))
+        );
         // The committee of another unit cannot accept it.
         let e = c.refused("accept", &actor(MEDIATOR), json!({ "mediators": [3] }), "2026-03-02T10:00");
         assert_eq!(e.code, ErrorCode::ActionNotAllowedForRole);
@@ -2795,9 +2803,19 @@ mod tests {
             "2026-03-10T10:00",
         );
         // Effective only once every party, the mediator and the seal are recorded.
-        let e = c.refused("agreement_effective", &m, json!({ "parties_signed": "yes", "mediator_signed": "yes" }), "2026-03-10T11:00");
+        let e = c.refused(
+            "agreement_effective",
+            &m,
+            json!({ "parties_signed": "yes", "mediator_signed": "yes" }),
+            "2026-03-10T11:00",
+        );
         assert_eq!(e.field.as_deref(), Some("seal_applied"));
-        c.act("agreement_effective", &m, json!({ "parties_signed": "yes", "mediator_signed": "yes", "seal_applied": "yes" }), "2026-03-10T11:00");
+        c.act(
+            "agreement_effective",
+            &m,
+            json!({ "parties_signed": "yes", "mediator_signed": "yes", "seal_applied": "yes" }),
+            "2026-03-10T11:00",
+        );
         assert_eq!(c.state().state, "performing");
         let window = c.view("judicial_window", "2026-03-20T10:00");
         assert_eq!(window.due_date, Some(date("2026-04-09")), "30 days from the agreement taking effect");
@@ -2825,7 +2843,12 @@ mod tests {
         c.act("register", &m, intake.clone(), "2026-03-02T09:00");
         let e = c.refused("refuse", &m, json!({ "reason": "被申请人明确拒绝" }), "2026-03-02T10:00");
         assert_eq!(e.field.as_deref(), Some("other_routes"));
-        c.act("refuse", &m, json!({ "reason": "被申请人明确拒绝", "other_routes": "可向人民法院起诉" }), "2026-03-02T10:00");
+        c.act(
+            "refuse",
+            &m,
+            json!({ "reason": "被申请人明确拒绝", "other_routes": "可向人民法院起诉" }),
+            "2026-03-02T10:00",
+        );
         assert_eq!(c.state().state, "refused");
         assert!(c.state().clocks.iter().all(|r| r.stopped_at.is_some()));
 
@@ -2833,7 +2856,12 @@ mod tests {
         c.act("register", &m, intake, "2026-03-02T09:00");
         c.act("accept", &m, json!({ "mediators": [3] }), "2026-03-02T10:00");
         c.act("open_session", &m, json!({ "session_mode": "public" }), "2026-03-03T10:00");
-        c.act("terminate", &m, json!({ "end_reason": "no_agreement", "other_routes": "可申请仲裁或起诉" }), "2026-04-15T10:00");
+        c.act(
+            "terminate",
+            &m,
+            json!({ "end_reason": "no_agreement", "other_routes": "可申请仲裁或起诉" }),
+            "2026-04-15T10:00",
+        );
         assert_eq!(c.view("mediation", "2026-04-15T10:00").remaining, "超期完成", "past the month it is recorded late");
         assert_eq!(c.state().documents.last().unwrap().0, "termination");
     }
@@ -2858,9 +2886,17 @@ mod tests {
         assert_eq!(c.view("written_report", "2026-03-02T10:00").due_at, at("2026-03-02T11:00"));
         c.act("phone_report", &d, json!({ "reported_to": "县应急管理局值班室" }), "2026-03-02T10:20");
         // Reported at 11:25 — the record says 11:25 and the clock says late; nothing lets it say otherwise.
-        c.act("written_report", &d, json!({ "report_text": "初报", "reported_to": "县应急管理局" }), "2026-03-02T11:25");
+        c.act(
+            "written_report",
+            &d,
+            json!({ "report_text": "初报", "reported_to": "县应急管理局" }),
+            "2026-03-02T11:25",
+        );
         let w = c.view("written_report", "2026-03-02T11:30");
-        assert_eq!((w.stopped_at, w.status, w.remaining.as_str()), (Some(at("2026-03-02T11:25")), ClockStatus::Overdue, "超期完成"));
+        assert_eq!(
+            (w.stopped_at, w.status, w.remaining.as_str()),
+            (Some(at("2026-03-02T11:25")), ClockStatus::Overdue, "超期完成")
+        );
         assert_eq!(c.view("phone_report", "2026-03-02T11:30").remaining, "按期完成");
         // Follow-up reports until closure, each restarting the 24-hour clock.
         c.act("confirm", &d, json!({ "verified": "yes", "measures": "疏散员工" }), "2026-03-02T11:40");
@@ -2904,7 +2940,13 @@ mod tests {
         assert!(c.fire_timers(at("2026-03-02T10:25")).is_empty());
         assert_eq!(c.fire_timers(at("2026-03-02T10:26")), ["escalate_to_principal"]);
         assert_eq!(c.fire_timers(at("2026-03-02T12:00")), ["escalate_to_committee"]);
-        let rungs: Vec<_> = c.state().clocks.iter().filter(|r| r.clock.starts_with("ack_")).map(|r| (r.clock.as_str(), r.stopped_at.is_some())).collect();
+        let rungs: Vec<_> = c
+            .state()
+            .clocks
+            .iter()
+            .filter(|r| r.clock.starts_with("ack_"))
+            .map(|r| (r.clock.as_str(), r.stopped_at.is_some()))
+            .collect();
         assert_eq!(rungs, [("ack_duty", true), ("ack_leader", true), ("ack_principal", true)]);
         assert!(c.fire_timers(at("2026-03-05T12:00")).is_empty());
         // A leader of the handling unit is not the rung above it.
@@ -2940,9 +2982,19 @@ mod tests {
         assert_eq!(c.fire_timers(at("2026-03-06T08:00")), ["escalate_overdue"]);
         assert!(c.fire_timers(at("2026-03-20T08:00")).is_empty(), "once per overdue run");
         assert_eq!(c.view("rectification", "2026-03-06T08:00").remaining, "超期完成");
-        let e = c.refused("extend_rectification", &handling(LEADER), json!({ "extension_days": 3, "reason": "…" }), "2026-03-06T09:00");
+        let e = c.refused(
+            "extend_rectification",
+            &handling(LEADER),
+            json!({ "extension_days": 3, "reason": "…" }),
+            "2026-03-06T09:00",
+        );
         assert_eq!(e.code, ErrorCode::ActionNotAllowedInState, "an overdue deadline is not extended after the fact");
-        c.act("supervise_overdue", &handling(LEADER), json!({ "note": "约谈校长，责令 2 日内完成" }), "2026-03-06T10:00");
+        c.act(
+            "supervise_overdue",
+            &handling(LEADER),
+            json!({ "note": "约谈校长，责令 2 日内完成" }),
+            "2026-03-06T10:00",
+        );
         c.act("self_check", &handling(STAFF), json!({ "note": "已更换" }), "2026-03-07T10:00");
         assert_eq!(c.state().state, "self_checked");
     }
@@ -2961,10 +3013,16 @@ mod tests {
             assert_eq!(incident.matches(from).count(), 1, "{from}");
             WorkflowDef::from_toml("incident.toml", &incident.replace(from, to)).unwrap_err().message
         };
-        assert!(bad("on_expiry = \"ack_duty\"\nroles = []", "on_expiry = \"ack_duty\"\nroles = [\"leader\"]").contains("不应指定角色"));
         assert!(
-            bad("on_expiry = \"ack_principal\"\nroles = []\nstop = [\"ack_principal\"]", "on_expiry = \"ack_principal\"\nroles = []")
-                .contains("反复触发")
+            bad("on_expiry = \"ack_duty\"\nroles = []", "on_expiry = \"ack_duty\"\nroles = [\"leader\"]")
+                .contains("不应指定角色")
+        );
+        assert!(
+            bad(
+                "on_expiry = \"ack_principal\"\nroles = []\nstop = [\"ack_principal\"]",
+                "on_expiry = \"ack_principal\"\nroles = []"
+            )
+            .contains("反复触发")
         );
         assert!(bad("on_expiry = \"ack_duty\"", "on_expiry = \"follow_upx\"").contains("未定义的时限"));
         // A kind that opens tasks must be one the task kind lists.

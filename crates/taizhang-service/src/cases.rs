@@ -197,6 +197,8 @@ pub struct DocumentRef {
 pub struct PartyView {
     pub id: i64,
     pub role: String,
+    /// The role in words (信访人, 申请人, 被申请人…).
+    pub role_name: String,
     pub name: String,
     pub phone: Option<String>,
     pub id_number: Option<String>,
@@ -587,7 +589,10 @@ impl Service {
     /// Every party of an intake with its role, and every problem with them: unknown roles, too few or too
     /// many of a role, bad details (each naming its input: `name` for the petitioner, `parties.N.name` for
     /// the N-th further party).
-    fn intake_parties<'r>(def: &WorkflowDef, req: &'r IntakeRequest) -> (Vec<(String, &'r PartyInput)>, Vec<DomainError>) {
+    fn intake_parties<'r>(
+        def: &WorkflowDef,
+        req: &'r IntakeRequest,
+    ) -> (Vec<(String, &'r PartyInput)>, Vec<DomainError>) {
         let roles = Self::party_roles(def);
         let role_of = |p: &PartyInput| p.role.clone().unwrap_or_else(|| roles[0].0.clone());
         let mut problems = vec![];
@@ -606,7 +611,8 @@ impl Service {
         for (role, _) in &all {
             if !roles.iter().any(|r| &r.0 == role) {
                 problems.push(
-                    DomainError::new(ErrorCode::InvalidInput, format!("{}没有“{role}”这种当事人", def.name)).at("parties"),
+                    DomainError::new(ErrorCode::InvalidInput, format!("{}没有“{role}”这种当事人", def.name))
+                        .at("parties"),
                 );
             }
         }
@@ -617,8 +623,7 @@ impl Service {
                     DomainError::new(ErrorCode::MissingField, format!("请填写{name}（至少 {min} 人）")).at("parties"),
                 );
             } else if n > *max {
-                problems
-                    .push(DomainError::new(ErrorCode::InvalidInput, format!("{name}最多 {max} 人")).at("parties"));
+                problems.push(DomainError::new(ErrorCode::InvalidInput, format!("{name}最多 {max} 人")).at("parties"));
             }
         }
         (all, problems)
@@ -707,7 +712,12 @@ impl Service {
     /// An accusation is never handed to the accused unit or a unit inside it (Art. 30); an attempt is refused
     /// and audited.
     /// A case opened from another names a case the actor may see, of a kind this kind may be opened from.
-    async fn check_parent(&self, def: &WorkflowDef, actor: Actor<'_>, payload: &Map<String, Value>) -> DomainResult<()> {
+    async fn check_parent(
+        &self,
+        def: &WorkflowDef,
+        actor: Actor<'_>,
+        payload: &Map<String, Value>,
+    ) -> DomainResult<()> {
         let Some(field) = def.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)) else {
             return Ok(());
         };
@@ -724,6 +734,10 @@ impl Service {
             .at(&field.id));
         }
         Ok(())
+    }
+
+    fn role_name(def: &WorkflowDef, role: &str) -> String {
+        Self::party_roles(def).into_iter().find(|r| r.0 == role).map(|r| r.1).unwrap_or_else(|| role.to_string())
     }
 
     /// The parties by role in words, masked: "申请人：王**、李**；被申请人：张**" (for documents).
@@ -1202,15 +1216,7 @@ impl Service {
                         None if e.actor_role == SYSTEM_ROLE => Some("系统（时限届满自动执行）".into()),
                         None => Some("信访人（网上）".into()),
                     },
-                    late: clocks
-                        .iter()
-                        .filter(|c| {
-                            c.kind == workflow::ClockKind::Obligation
-                                && c.stopped_at == Some(e.at)
-                                && c.status == taizhang_domain::deadline::ClockStatus::Overdue
-                        })
-                        .map(|c| c.name.clone())
-                        .collect(),
+                    late: late_duties(def, e, &clocks),
                     actor_unit: e.actor_unit.and_then(|u| units.get(&u).cloned()),
                     action: e.action.clone(),
                     action_name: action_name(def, &e.action),
@@ -1229,6 +1235,7 @@ impl Service {
             .into_iter()
             .map(|r| PartyView {
                 id: r.id,
+                role_name: Self::role_name(def, &r.party.role),
                 role: r.party.role,
                 name: r.party.name_masked,
                 phone: r.party.phone_masked,
@@ -1253,6 +1260,12 @@ impl Service {
                     .zip(suggestions)
                     .map(|(a, suggested)| {
                         let mut fields = Self::field_views(def, a);
+                        // A plan is chosen from the locality's plans for this kind.
+                        if let Some(f) = a.opens.as_ref().and_then(|o| fields.iter_mut().find(|f| f.id == o.plan_field))
+                        {
+                            f.ty = FieldType::Choice;
+                            f.options = self.plans.for_kind(&def.kind).into_iter().collect();
+                        }
                         for (field, code) in suggested {
                             let unit = units.iter().find(|u| u.code == code).map(|u| Value::from(u.id));
                             if let Some(f) = fields.iter_mut().find(|f| f.id == field) {
@@ -1273,7 +1286,10 @@ impl Service {
                 code: r.code.clone(),
                 kind_name: d.map(|d| d.name.clone()).unwrap_or_else(|| r.kind.clone()),
                 title: r.title.clone(),
-                state_name: d.and_then(|d| d.state(&r.state)).map(|s| s.name.clone()).unwrap_or_else(|| r.state.clone()),
+                state_name: d
+                    .and_then(|d| d.state(&r.state))
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| r.state.clone()),
             }
         };
         let (opened_from, opened, may_open) = match p {
@@ -1660,8 +1676,9 @@ impl Service {
         case_id: i64,
         source: Option<&str>,
     ) -> DomainResult<Vec<PartyView>> {
-        let (_, row) = self.load_for(p, case_id, "查看当事人完整信息").await?;
-        let allowed = [Role::ReceptionClerk, Role::PetitionOffice, Role::HandlingStaff, Role::Leader];
+        let (def, row) = self.load_for(p, case_id, "查看当事人完整信息").await?;
+        // Mediators reach the parties to mediate; the roles that register and handle cases reach residents.
+        let allowed = [Role::ReceptionClerk, Role::PetitionOffice, Role::HandlingStaff, Role::Leader, Role::Mediator];
         if !p.roles.iter().any(|r| allowed.contains(r)) {
             self.audit(Some(p), source, "pii_reveal", Some(format!("case:{case_id}")), "denied", "角色无权查看")
                 .await?;
@@ -1673,6 +1690,7 @@ impl Service {
         for r in parties {
             out.push(PartyView {
                 id: r.id,
+                role_name: Self::role_name(&def, &r.party.role),
                 role: r.party.role.clone(),
                 name: self.keys.open(&r.party.name_enc)?,
                 phone: open(&r.party.phone_enc)?,
@@ -1813,6 +1831,23 @@ impl Service {
         self.store.optimize().await.map_err(se)?;
         Ok(changed)
     }
+}
+
+/// The duties an event ended after their due time: the obligation clocks its action stops (or restarts, or
+/// ends by reaching a terminal state) whose run stopped at the event's time, late.
+fn late_duties(def: &WorkflowDef, e: &taizhang_domain::ledger::CaseEvent, clocks: &[ClockView]) -> Vec<String> {
+    let Some(action) = def.action(&e.action) else { return vec![] };
+    let ends_all = def.state(&e.to_state).is_some_and(|s| s.terminal);
+    clocks
+        .iter()
+        .filter(|c| ends_all || action.stop.contains(&c.clock) || action.start.contains(&c.clock))
+        .filter(|c| {
+            c.kind == workflow::ClockKind::Obligation
+                && c.stopped_at == Some(e.at)
+                && c.status == taizhang_domain::deadline::ClockStatus::Overdue
+        })
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// The intake facts of a case, read from its projection (they were copied there at intake).

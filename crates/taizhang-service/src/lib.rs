@@ -6,8 +6,8 @@ pub mod auth;
 pub mod cases;
 pub mod indicators;
 pub mod org;
-pub mod portal;
 pub mod plans;
+pub mod portal;
 pub mod routing;
 pub mod verify;
 

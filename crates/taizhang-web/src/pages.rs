@@ -168,6 +168,8 @@ struct EventRow {
     fields: Vec<(String, String)>,
     /// (label, link to the printable document)
     documents: Vec<(String, String)>,
+    /// Duties this step ended after their due time.
+    late: Vec<String>,
 }
 
 pub(crate) struct Input {
@@ -503,6 +505,7 @@ async fn render_case_with(
                     (format!("{}（{}）", d.name, d.number), format!("/cases/{}/documents/{}/{}", case.id, e.seq, d.id))
                 })
                 .collect(),
+            late: e.late.clone(),
         })
         .collect();
     let (forms, error) = action_forms(&case.available_actions, &units, failed);
@@ -889,7 +892,7 @@ async fn render_new_case(
                     let key = |what: &str| format!("party.{}.{n}.{what}", r.id);
                     PartySlot {
                         required: n < r.min,
-                        keys: ["name", "phone", "id_number", "address"].map(|w| key(w)),
+                        keys: ["name", "phone", "id_number", "address"].map(&key),
                         values: ["name", "phone", "id_number", "address"].map(|w| value(key(w))),
                     }
                 })
@@ -984,10 +987,9 @@ fn parties_from_form(form: &[(String, String)]) -> Vec<PartyInput> {
             continue;
         };
         let Ok(n) = n.parse::<u32>() else { continue };
-        let slot = slots.entry((role.to_string(), n)).or_insert_with(|| PartyInput {
-            role: Some(role.to_string()),
-            ..Default::default()
-        });
+        let slot = slots
+            .entry((role.to_string(), n))
+            .or_insert_with(|| PartyInput { role: Some(role.to_string()), ..Default::default() });
         let v = v.trim().to_string();
         match what {
             "name" => slot.name = v,

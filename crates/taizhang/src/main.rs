@@ -200,6 +200,20 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
             })?;
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
             println!("台账已启动：http://{addr}/ （接口文档 http://{addr}/api/docs），数据库：{}", svc.store.backend());
+            // Timer actions (an unacknowledged alert climbing its ladder, an overdue rectification escalated)
+            // are taken by the system once a minute.
+            let sweeper = svc.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match sweeper.sweep().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(taken = n, "timer actions taken"),
+                        Err(e) => tracing::error!(error = %e, "sweep failed"),
+                    }
+                }
+            });
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };

@@ -108,6 +108,7 @@ const UNITS: &[(&str, Option<&str>, &str, &str)] = &[
     ("dc_zj", Some("dc"), "东城区住建局", "department"),
     ("dc_zj_team", Some("dc_zj"), "东城区住建局执法队", "department"),
     ("xh", Some("city"), "西湖区", "county"),
+    ("dc_jd", Some("dc"), "东城区幸福街道", "township"),
 ];
 
 const CODES: &[(&str, &str)] = &[
@@ -119,6 +120,7 @@ const CODES: &[(&str, &str)] = &[
     ("dc_zj", "349901-ZJ"),
     ("dc_zj_team", "349901-ZJ-1"),
     ("xh", "349902"),
+    ("dc_jd", "349901001"),
 ];
 
 /// (username, unit, roles, id number)
@@ -141,6 +143,9 @@ const USERS: &[(&str, &str, &[Role], Option<&str>)] = &[
     ("dispatcher", "city", &[Role::Dispatcher], None),
     ("grid", "dc", &[Role::GridWorker], None),
     ("inspector", "dc", &[Role::SafetyInspector], None),
+    ("mediator", "dc_jd", &[Role::Mediator], None),
+    ("jd_duty", "dc_jd", &[Role::DutyOfficer], None),
+    ("jd_leader", "dc_jd", &[Role::Leader], None),
 ];
 
 /// The test locality's published portal information: residents may address its petition office only.
@@ -164,6 +169,23 @@ when = { subclass = ["exposed_garbage"] }
 unit = "349901-ZJ"
 "#;
 
+/// The test district's flood plan: activating it on an incident opens two tasks.
+const TEST_PLANS: &str = r#"
+[[plans]]
+id = "flood_iv"
+name = "东城区防汛Ⅳ级应急响应"
+on = "incident"
+[[plans.steps]]
+title = "组织转移低洼地带群众"
+owner_unit = "349901001"
+within_minutes = 60
+[[plans.steps]]
+title = "排查危房和在建工地"
+owner_unit = "349901-ZJ"
+within_minutes = 120
+instructions = "重点排查深基坑和塔吊"
+"#;
+
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let dir = fresh_dir("app");
     let url = match backend {
@@ -173,6 +195,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     let loc = Location::new(&dir, url);
     std::fs::write(dir.join("portal.toml"), TEST_PORTAL).expect("portal.toml");
     std::fs::write(dir.join("routing.toml"), TEST_ROUTING).expect("routing.toml");
+    std::fs::write(dir.join("plans.toml"), TEST_PLANS).expect("plans.toml");
     let clock = Arc::new(ManualClock::new(t0()));
     let svc = build(&loc, clock.clone()).await.expect("service builds");
     let mut units = HashMap::new();
