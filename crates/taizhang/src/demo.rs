@@ -153,6 +153,7 @@ const ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("mediator", "高秀兰（城关街道调解员）", "349901001", &[Role::Mediator]),
     ("inspector", "罗强（河口镇安全检查员）", "349901002", &[Role::SafetyInspector]),
     ("duty", "梁晨（城关街道值班员）", "349901001", &[Role::DutyOfficer]),
+    ("jd_leader", "胡斌（城关街道带班领导）", "349901001", &[Role::Leader]),
     ("sysadmin", "系统管理员", "349900", &[Role::SystemAdmin]),
     ("secadmin", "安全管理员", "349900", &[Role::SecurityAdmin]),
     ("auditor", "审计管理员", "349900", &[Role::AuditAdmin]),
@@ -236,11 +237,46 @@ when = { subclass = ["manhole_missing", "road_damage", "streetlight_out"] }
 unit = "349901-ZJ"
 "#;
 
+/// The demo district's emergency plans: activating one on an incident opens a task per step.
+const DEMO_PLANS: &str = r#"# 东城区（虚构）突发事件应急预案：启动预案时，每个步骤生成一项工作任务，交责任单位签收办理。
+[[plans]]
+id = "flood_iv"
+name = "东城区防汛防台Ⅳ级应急响应"
+on = "incident"
+[[plans.steps]]
+title = "转移低洼地带和危房群众"
+owner_unit = "349901001"
+within_minutes = 60
+instructions = "逐户通知，优先转移老人、儿童，安置到村（社区）避灾点"
+[[plans.steps]]
+title = "排查在建工地深基坑和塔吊"
+owner_unit = "349901-ZJ"
+within_minutes = 120
+[[plans.steps]]
+title = "清理排水口，设置积水路段警示"
+owner_unit = "349901-CG"
+within_minutes = 90
+
+[[plans]]
+id = "fire_general"
+name = "东城区一般火灾事故处置预案"
+on = "incident"
+[[plans.steps]]
+title = "疏散周边群众，设置警戒区"
+owner_unit = "349901001"
+within_minutes = 30
+[[plans.steps]]
+title = "排查周边同类场所消防隐患"
+owner_unit = "349901-ZJ"
+within_minutes = 1440
+"#;
+
 pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let now = Utc::now();
     std::fs::create_dir_all(&loc.data_dir)
         .and_then(|_| std::fs::write(loc.data_dir.join("routing.toml"), DEMO_ROUTING))
         .and_then(|_| std::fs::write(loc.data_dir.join("portal.toml"), DEMO_PORTAL))
+        .and_then(|_| std::fs::write(loc.data_dir.join("plans.toml"), DEMO_PLANS))
         .map_err(|e| DomainError::new(ErrorCode::Internal, format!("无法写入门户配置 portal.toml：{e}")))?;
     let clock = Arc::new(ManualClock::new(now - Duration::days(400)));
     let svc = build(loc, clock.clone()).await?;
@@ -384,8 +420,11 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
             *states.entry(r.state).or_default() += 1;
         }
     }
-    let grid_states = grid_events(&svc, &clock, &principals, &units, now).await?;
+    let (grid_states, grid_ids) = grid_events(&svc, &clock, &principals, &units, now).await?;
     let hazard_states = hazards(&svc, &clock, &principals, &units, now).await?;
+    let sources = (grid_ids.first().copied(), first_claim);
+    let dispute_states = disputes(&svc, &clock, &principals, &units, now, sources).await?;
+    let (incident_states, task_states) = incidents(&svc, &clock, &principals, &units, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -393,7 +432,14 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         let name = def.state(s).map(|x| x.name.as_str()).unwrap_or(s);
         writeln!(report, "  {name}：{n} 件").ok();
     }
-    for (kind, states) in [("grid_event", &grid_states), ("hazard", &hazard_states)] {
+    let kinds = [
+        ("grid_event", &grid_states),
+        ("hazard", &hazard_states),
+        ("dispute", &dispute_states),
+        ("incident", &incident_states),
+        ("task", &task_states),
+    ];
+    for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
         writeln!(report, "{} {} 件：", def.name, states.values().sum::<usize>()).ok();
         for (s, n) in states {
@@ -563,7 +609,7 @@ async fn hazards(
             }
         }
         let steps = steps.into_iter().map(|(days, who, action, fields)| (at(days), who, action, fields)).collect();
-        let state = play(svc, clock, now, "hazard", (at(0), inspector, fields), steps).await?;
+        let (_, state) = play(svc, clock, now, "hazard", (at(0), inspector, fields, vec![]), steps).await?;
         *states.entry(state).or_default() += 1;
     }
     Ok(states)
@@ -606,7 +652,8 @@ async fn grid_events(
     principals: &BTreeMap<&str, Principal>,
     units: &BTreeMap<&str, i64>,
     now: chrono::DateTime<Utc>,
-) -> DomainResult<BTreeMap<String, usize>> {
+) -> DomainResult<(BTreeMap<String, usize>, Vec<i64>)> {
+    let mut ids = vec![];
     let (grid, dispatcher, staff) = (&principals["grid"], &principals["dispatcher"], &principals["cg_staff"]);
     for n in 1..=6 {
         let g = taizhang_store::Grid {
@@ -690,10 +737,359 @@ async fn grid_events(
             }
         }
         let steps = steps.into_iter().map(|(m, who, action, fields)| (at(m), who, action, fields)).collect();
-        let state = play(svc, clock, now, "grid_event", (at(0), grid, fields), steps).await?;
+        let (id, state) = play(svc, clock, now, "grid_event", (at(0), grid, fields, vec![]), steps).await?;
+        ids.push(id);
+        *states.entry(state).or_default() += 1;
+    }
+    Ok((states, ids))
+}
+
+fn person(role: &str, name: &str, phone: &str) -> PartyInput {
+    PartyInput { role: Some(role.into()), name: name.into(), phone: Some(phone.into()), ..Default::default() }
+}
+
+/// (type, title, facts, claims, applicant, respondent) — what reaches a street's mediation committee.
+const DISPUTE_MATTERS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "neighbour",
+        "楼上漏水纠纷",
+        "502 室卫生间防水层破损，致 402 室天花板多次渗水发霉",
+        "修复防水并赔偿装修损失",
+        "黄丽华",
+        "杨志强",
+    ),
+    (
+        "property_mgmt",
+        "物业费与电梯维修纠纷",
+        "业主以电梯长期故障为由拒交物业费，物业公司催缴",
+        "维修电梯后再协商物业费",
+        "幸福小区业主代表吴建平",
+        "临江某物业公司",
+    ),
+    (
+        "homestead",
+        "宅基地界址纠纷",
+        "两户翻建房屋时对共用滴水巷宽度有争议，发生推搡",
+        "按原宅基地证确定界址",
+        "徐长根",
+        "徐长林",
+    ),
+    (
+        "labour",
+        "装修工人工资纠纷",
+        "装修班组完工后，包工头以质量问题为由拖欠 3 名工人工资 1.2 万元",
+        "支付拖欠工资",
+        "唐军",
+        "某装饰工作室",
+    ),
+    (
+        "marriage_family",
+        "赡养老人纠纷",
+        "三个子女对母亲住院费用分担意见不一",
+        "按约定分担医疗费并轮流照料",
+        "曹桂芳",
+        "曹伟",
+    ),
+    (
+        "damages",
+        "电动车碰撞赔偿纠纷",
+        "小区内电动车与行人碰撞，行人腿部擦伤",
+        "赔偿医疗费和误工费 3000 元",
+        "谢芳",
+        "钟浩",
+    ),
+    ("contract", "房屋租赁押金纠纷", "租期届满后房东以墙面污损为由扣留押金 4000 元", "退还押金", "潘小雨", "罗德明"),
+    (
+        "neighbour",
+        "楼道堆物纠纷",
+        "三楼住户在楼道长期堆放杂物，四楼住户多次交涉未果",
+        "清理楼道杂物",
+        "王秀英",
+        "李建国",
+    ),
+    ("neighbour", "养犬扰民纠纷", "邻居所养大型犬夜间吠叫，且未拴绳", "文明养犬，夜间不扰民", "孔令华", "何俊"),
+];
+
+/// The end states mediations are driven to.
+const DISPUTE_PATHS: &[&str] = &[
+    "applied",
+    "registered",
+    "mediating",
+    "agreement_signing",
+    "performing",
+    "performed",
+    "breached",
+    "terminated",
+    "refused",
+];
+
+/// Mediations from the last two months in every state; one opened from a grid event, one from a petition.
+async fn disputes(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+    (grid_event, petition): (Option<i64>, Option<i64>),
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mediator = &principals["mediator"];
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, path) in DISPUTE_PATHS.iter().enumerate() {
+        let (ty, title, facts, claims, applicant, respondent) = DISPUTE_MATTERS[i];
+        let start = now - Duration::days(60 - 5 * i as i64);
+        let at = |days: i64| start + Duration::days(days) + Duration::hours(2);
+        let mut fields = f(&[
+            ("origin", json!(if i % 3 == 0 { "initiative" } else { "application" })),
+            ("dispute_type", json!(ty)),
+            ("title", json!(title)),
+            ("facts", json!(facts)),
+            ("claims", json!(claims)),
+            ("committee", json!(units["349901001"])),
+        ]);
+        // Opened from a grid worker's report, or from a petition the reception clerk registered.
+        let opener = match (i, grid_event, petition) {
+            (6, Some(g), _) => {
+                fields.insert("source_case".into(), json!(g));
+                fields.insert("origin".into(), json!("referral"));
+                &principals["grid"]
+            }
+            (7, _, Some(p)) => {
+                fields.insert("source_case".into(), json!(p));
+                fields.insert("origin".into(), json!("referral"));
+                &principals["clerk"]
+            }
+            _ => mediator,
+        };
+        let parties = vec![
+            person("applicant", applicant, &format!("1390571{:04}", 2000 + i)),
+            person("respondent", respondent, &format!("1390571{:04}", 3000 + i)),
+        ];
+        let mut steps: Vec<(i64, &str, Map<String, Value>)> = vec![];
+        if *path == "refused" {
+            steps.push((
+                1,
+                "refuse",
+                f(&[("reason", json!("被申请人明确表示不同意调解")), ("other_routes", json!("可向人民法院提起诉讼"))]),
+            ));
+        } else {
+            let agreement = f(&[
+                ("agreement_terms", json!(format!("{respondent}于十日内{claims}"))),
+                ("performance_terms", json!("双方自行履行，调解员回访")),
+                ("performance_deadline", json!((start + Duration::days(20)).format("%Y-%m-%d").to_string())),
+            ]);
+            let all: Vec<(i64, &str, Map<String, Value>)> = vec![
+                (1, "accept", f(&[("mediators", json!([mediator.user.id]))])),
+                (3, "open_session", f(&[("session_mode", json!(if i % 2 == 0 { "public" } else { "closed" }))])),
+                (
+                    3,
+                    "record_session",
+                    f(&[("session_record", json!("双方分别陈述，调解员释明相关法律规定，双方同意协商"))]),
+                ),
+                (6, "reach_written_agreement", agreement),
+                (
+                    7,
+                    "agreement_effective",
+                    f(&[
+                        ("parties_signed", json!("yes")),
+                        ("mediator_signed", json!("yes")),
+                        ("seal_applied", json!("yes")),
+                    ]),
+                ),
+            ];
+            let upto = match *path {
+                "applied" => 0,
+                "registered" => 1,
+                "mediating" => 3,
+                "agreement_signing" => 4,
+                "terminated" => 3,
+                _ => 5,
+            };
+            steps.extend(all.into_iter().take(upto));
+            match *path {
+                "terminated" => steps.push((
+                    12,
+                    "terminate",
+                    f(&[
+                        ("end_reason", json!("no_agreement")),
+                        ("other_routes", json!("可申请劳动仲裁或向人民法院起诉")),
+                    ]),
+                )),
+                "performing" => steps.push((10, "follow_up", f(&[("note", json!("回访：已部分履行"))]))),
+                "performed" => {
+                    steps.push((9, "apply_confirmation", f(&[("court", json!("临江市东城区人民法院"))])));
+                    steps.push((14, "record_confirmation", f(&[("confirmation_outcome", json!("confirmed"))])));
+                    steps.push((18, "performed", f(&[("note", json!("回访确认已全部履行"))])));
+                }
+                "breached" => steps.push((
+                    25,
+                    "breached",
+                    f(&[("note", json!("期满未履行")), ("other_routes", json!("可持调解协议向人民法院起诉"))]),
+                )),
+                _ => {}
+            }
+        }
+        let steps = steps.into_iter().map(|(d, a, fields)| (at(d), mediator, a, fields)).collect();
+        let (_, state) = play(svc, clock, now, "dispute", (at(0), opener, fields, parties), steps).await?;
         *states.entry(state).or_default() += 1;
     }
     Ok(states)
+}
+
+/// (type, level, title, location, description, plan)
+const INCIDENT_MATTERS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "natural_disaster",
+        "III",
+        "城关街道石门村山体滑坡",
+        "石门村 3 组后山",
+        "连续降雨致后山滑坡，掩埋村道约 30 米，2 户房屋受威胁",
+        "flood_iv",
+    ),
+    ("accident", "IV", "幸福路一仓库火灾", "幸福路 18 号", "仓库堆放的纸箱起火，无人员被困", "fire_general"),
+    ("public_health", "IV", "城关小学多名学生腹泻", "城关小学", "午餐后 12 名学生出现腹泻呕吐症状，已送医", ""),
+    ("social_safety", "IV", "光明街工地欠薪聚集", "光明街安置房工地门口", "约 20 名工人聚集讨要工资", ""),
+    ("natural_disaster", "IV", "河口镇内涝", "河口镇老街", "暴雨致老街积水 40 厘米", "flood_iv"),
+];
+
+/// Incidents of the last weeks in every state: one unacknowledged alert that climbed its ladder, one handled
+/// with its plan's tasks, closed, dismissed.
+async fn incidents(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<(BTreeMap<String, usize>, BTreeMap<String, usize>)> {
+    let mut task_states: BTreeMap<String, usize> = BTreeMap::new();
+    let (grid, duty, leader) = (&principals["grid"], &principals["duty"], &principals["jd_leader"]);
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    // (index, end) — "received" is an alert nobody has acknowledged for an hour.
+    for (i, end) in ["responding", "closed", "dismissed", "closed", "received"].iter().enumerate() {
+        let (ty, level, title, location, description, plan) = INCIDENT_MATTERS[i];
+        let start =
+            if *end == "received" { now - Duration::minutes(70) } else { now - Duration::days(20 - 4 * i as i64) };
+        let at = |m: i64| start + Duration::minutes(m);
+        let fields = f(&[
+            ("incident_type", json!(ty)),
+            ("level", json!(level)),
+            ("warning_colour", json!(if level == "III" { "orange" } else { "blue" })),
+            ("title", json!(title)),
+            (
+                "occurred_at",
+                json!(format!(
+                    "{} 左右",
+                    (start - Duration::minutes(15))
+                        .with_timezone(&taizhang_domain::deadline::china_tz())
+                        .format("%m月%d日 %H:%M")
+                )),
+            ),
+            ("location", json!(location)),
+            ("description", json!(description)),
+            ("responsible_unit", json!(units["349901001"])),
+        ]);
+        let mut steps: Vec<(chrono::DateTime<Utc>, &Principal, &str, Map<String, Value>)> = vec![];
+        if *end != "received" {
+            // The third one is acknowledged late: the alert reached the leader first.
+            let (ack_at, who, ack) = if i == 2 { (at(20), leader, "ack_leader") } else { (at(4), duty, "ack_duty") };
+            steps.push((ack_at, who, ack, f(&[("note", json!("已接报"))])));
+            steps.push((at(22), duty, "phone_report", f(&[("reported_to", json!("东城区应急管理局值班室"))])));
+            // One written report comes late (recorded as late).
+            let written = if i == 1 { at(150) } else { at(50) };
+            steps.push((
+                written,
+                duty,
+                "written_report",
+                f(&[
+                    ("report_text", json!(format!("{title}：{description}。已组织力量赶赴现场。"))),
+                    ("reported_to", json!("东城区应急管理局")),
+                    ("measures", json!("设置警戒，疏散群众")),
+                ]),
+            ));
+            if *end == "dismissed" {
+                steps.push((
+                    at(160),
+                    leader,
+                    "dismiss",
+                    f(&[("verified", json!("no")), ("reason", json!("经医院诊断为普通肠胃不适，不属于食物中毒事件"))]),
+                ));
+            } else {
+                steps.push((
+                    at(60 + 100),
+                    leader,
+                    "confirm",
+                    f(&[("verified", json!("yes")), ("measures", json!("启动应急响应，组织转移和处置"))]),
+                ));
+                if !plan.is_empty() {
+                    steps.push((at(170), leader, "activate_plan", f(&[("plan", json!(plan))])));
+                }
+                steps.push((
+                    at(60 * 20),
+                    duty,
+                    "follow_up_report",
+                    f(&[("report_text", json!("现场处置有序，无人员伤亡"))]),
+                ));
+                if *end == "closed" {
+                    steps.push((
+                        at(60 * 40),
+                        leader,
+                        "close",
+                        f(&[
+                            ("report_text", json!("险情已排除，事件处置结束")),
+                            ("measures", json!("受影响群众已妥善安置，现场已恢复")),
+                        ]),
+                    ));
+                }
+            }
+        }
+        let (id, state) = play(svc, clock, now, "incident", (at(0), grid, fields, vec![]), steps).await?;
+        *states.entry(state).or_default() += 1;
+        tasks_carried_out(svc, clock, principals, id, now).await?;
+        for t in svc.store.children(id).await.map_err(taizhang_service::se)? {
+            *task_states.entry(t.state).or_default() += 1;
+        }
+    }
+    Ok((states, task_states))
+}
+
+/// The tasks a plan opened on incident `id`, taken on by their units: the first signed for and done, the
+/// second signed for, a third left waiting; on a plan of two steps the second is cancelled.
+async fn tasks_carried_out(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    id: i64,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<()> {
+    let tasks = svc.store.children(id).await.map_err(taizhang_service::se)?;
+    let owner = |unit: Option<i64>| {
+        principals.values().find(|p| {
+            Some(p.unit.id) == unit && p.roles.iter().any(|r| [Role::DutyOfficer, Role::HandlingStaff].contains(r))
+        })
+    };
+    for (n, t) in tasks.iter().enumerate() {
+        let Some(who) = owner(t.handling_unit) else { continue };
+        let at = |m: i64| (t.created_at + Duration::minutes(m)).min(now);
+        let mut steps = vec![];
+        match (n, tasks.len()) {
+            (1, 2) => steps.push((
+                at(40),
+                &principals["jd_leader"],
+                "cancel",
+                f(&[("reason", json!("火势已控制，无需扩大排查"))]),
+            )),
+            (0, _) => {
+                steps.push((at(8), who, "sign_for", f(&[])));
+                steps.push((at(50), who, "complete", f(&[("result", json!("已按预案完成，现场情况已报指挥部"))])));
+            }
+            (1, _) => steps.push((at(12), who, "sign_for", f(&[("note", json!("已安排人员前往"))]))),
+            _ => {}
+        }
+        for (when, by, action, fields) in steps {
+            clock.set(when);
+            svc.act(Actor::Staff(by), t.id, action, fields, None).await?;
+        }
+    }
+    Ok(())
 }
 
 /// One step of a demo case: when, by whom, which action, with what.
@@ -706,15 +1102,15 @@ async fn play(
     clock: &ManualClock,
     now: chrono::DateTime<Utc>,
     kind: &str,
-    (opened, by, fields): (chrono::DateTime<Utc>, &Principal, Map<String, Value>),
+    (opened, by, fields, parties): (chrono::DateTime<Utc>, &Principal, Map<String, Value>, Vec<PartyInput>),
     steps: Vec<Step<'_>>,
-) -> DomainResult<String> {
+) -> DomainResult<(i64, String)> {
     clock.set(opened.min(now));
     let req = IntakeRequest {
         kind: kind.into(),
         fields,
         petitioner: None,
-        parties: vec![],
+        parties,
         client_request_id: None,
         unit_id: None,
         attachments: vec![],
@@ -726,9 +1122,12 @@ async fn play(
             break;
         }
         clock.set(at);
+        // What the system would have done by then (an alert climbing its ladder, an overdue escalation).
+        svc.sweep().await?;
         state = svc.act(Actor::Staff(who), case.id, action, fields, None).await?.state;
     }
-    Ok(state)
+    svc.sweep().await?;
+    Ok((case.id, svc.store.case(case.id).await.map_err(taizhang_service::se)?.map(|r| r.state).unwrap_or(state)))
 }
 
 enum Who {

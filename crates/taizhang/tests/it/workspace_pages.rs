@@ -555,3 +555,44 @@ async fn any_kind_is_opened_and_worked_from_its_definition_on_the_generic_pages(
     let (s, _) = clerk.get(&app, "/cases/new/grid_event").await;
     assert_eq!(s, 403);
 }
+
+#[tokio::test]
+async fn a_dispute_is_opened_from_a_petition_page_with_its_parties() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let clerk_token = app.token("clerk").await;
+    let (petition, code, _) = app.register(&clerk_token, "claim", serde_json::json!({"title": "楼道堆物"})).await;
+    let clerk = sign_in(&app, "clerk").await;
+    let (_, page) = clerk.get(&app, &format!("/cases/{petition}")).await;
+    let link = format!("/cases/new/dispute?from={code}");
+    assert!(page.contains(&link) && page.contains("从此案件新建矛盾纠纷调解"), "{page}");
+    let (s, form) = clerk.get(&app, &link).await;
+    assert_eq!(s, 200);
+    assert!(form.contains(&format!("value=\"{code}\"")), "the source case is filled in: {form}");
+    assert!(form.contains("name=\"party.applicant.0.name\"") && form.contains("被申请人 1 *"), "{form}");
+    let csrf = hidden(&form, "csrf");
+    let request_id = hidden(&form, "client_request_id");
+    let committee = app.units["dc_jd"].to_string();
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("client_request_id", request_id.as_str()),
+        ("origin", "referral"),
+        ("dispute_type", "neighbour"),
+        ("title", "楼道堆物纠纷"),
+        ("facts", "三楼住户在楼道堆放杂物"),
+        ("committee", committee.as_str()),
+        ("source_case", code.as_str()),
+        ("party.applicant.0.name", "王秀英"),
+        ("party.applicant.0.phone", "13905710001"),
+    ];
+    let (s, html, _) = clerk.post(&app, "/cases/new/dispute", &fields).await;
+    assert_eq!(s, 400, "no respondent");
+    assert!(html.contains("请填写被申请人") && html.contains("value=\"王秀英\""), "kept and explained: {html}");
+    fields.push(("party.respondent.0.name", "李建国"));
+    let (s, _, location) = clerk.post(&app, "/cases/new/dispute", &fields).await;
+    assert_eq!(s, 303);
+    let (_, page) = clerk.get(&app, &location.unwrap()).await;
+    assert!(page.contains("关联案件") && page.contains(&format!("来源：<a href=\"/cases/{petition}\">")), "{page}");
+    assert!(page.contains("<td>申请人</td><td>王**</td>") && page.contains("<td>被申请人</td><td>李**</td>"), "{page}");
+    let (_, page) = clerk.get(&app, &format!("/cases/{petition}")).await;
+    assert!(page.contains("由此新建：") && page.contains("矛盾纠纷调解 TJ"), "{page}");
+}
