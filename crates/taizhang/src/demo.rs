@@ -987,7 +987,7 @@ async fn incidents(
             ("description", json!(description)),
             ("responsible_unit", json!(units["349901001"])),
         ]);
-        let mut steps: Vec<(chrono::DateTime<Utc>, &Principal, &str, Map<String, Value>)> = vec![];
+        let mut steps: Vec<Step<'_>> = vec![];
         if *end != "received" {
             // The third one is acknowledged late: the alert reached the leader first.
             let (ack_at, who, ack) = if i == 2 { (at(20), leader, "ack_leader") } else { (at(4), duty, "ack_duty") };
