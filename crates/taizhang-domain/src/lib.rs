@@ -13,6 +13,7 @@ pub mod error;
 pub mod indicators;
 pub mod ledger;
 pub mod mask;
+pub mod periodic;
 pub mod region;
 pub mod workflow;
 

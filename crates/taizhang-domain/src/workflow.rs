@@ -60,6 +60,9 @@ pub struct WorkflowDef {
     /// source in the intake field bound to `parent`, and both stay linked.
     #[serde(default)]
     pub opened_from: Vec<String>,
+    /// For periodic reports (a monthly sweep): the period's fields, the due day, the unit levels that report.
+    #[serde(default)]
+    pub periodic: Option<crate::periodic::Periodic>,
 }
 
 /// One role a case's parties may have, and how many parties of that role a case names.
@@ -584,6 +587,16 @@ impl WorkflowDef {
             check_cond(&format!("时限 {} 的按字段规则", o.clock), &o.when)?;
         }
 
+        if let Some(p) = &self.periodic {
+            for f in [&p.year_field, &p.month_field] {
+                if !self.field(f).is_some_and(|d| d.ty == FieldType::Int) || !intake.requires.contains(f) {
+                    return err(format!("periodic 的字段 {f} 必须是登记动作 requires 中的整数字段"));
+                }
+            }
+            if !(1..=28).contains(&p.due_day) || p.levels.is_empty() {
+                return err("periodic 的 due_day 应为 1–28，levels 不能为空".to_string());
+            }
+        }
         if let Some(lp) = &self.closed_loop {
             if self.action(&lp.register).is_none() || lp.rework.as_ref().is_some_and(|r| self.action(r).is_none()) {
                 return err("closed_loop 引用了未定义的动作".to_string());
@@ -703,6 +716,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("dispute.toml", include_str!("../workflows/dispute.toml")),
     ("incident.toml", include_str!("../workflows/incident.toml")),
     ("task.toml", include_str!("../workflows/task.toml")),
+    ("sweep.toml", include_str!("../workflows/sweep.toml")),
 ];
 
 impl Registry {
@@ -1889,6 +1903,7 @@ mod tests {
             ("hazard.toml", 2, "a8e85525272d1decebcf3b3dfce57c0aebc9abd623a2378ddf00c3a91fafa242"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 1, "273f72358e143e0a34af154aa8dfc155be1e15e119df0142755f3247229e75af"),
+            ("sweep.toml", 1, "615a98c5c57b8f832529b4915fbadf3c8b2d7eb144ef1b5a2023e0a9ecac696e"),
             ("task.toml", 1, "f9a2685c6970080ee921e174610bf2a4284a1207b115529ab7c582da450d1b1a"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");

@@ -169,3 +169,121 @@ impl Service {
         })
     }
 }
+
+/// One unit's periodic report for a month.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnitReport {
+    pub unit: UnitRef,
+    pub level: String,
+    /// on_time / late / missing / pending
+    #[schema(value_type = String)]
+    pub status: taizhang_domain::periodic::ReportStatus,
+    pub status_label: String,
+    /// When the first report for the month was filed (server time).
+    pub filed_at: Option<DateTime<Utc>>,
+    pub case_id: Option<i64>,
+    /// The report's result in words (e.g. 零报告（未发现矛盾纠纷）).
+    pub result: Option<String>,
+}
+
+/// Who has filed a kind's periodic report for a month, under the viewer's unit.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PeriodicReport {
+    pub kind: String,
+    pub kind_name: String,
+    pub year: i32,
+    pub month: u32,
+    /// Reports first filed from this instant on are late.
+    pub due_at: DateTime<Utc>,
+    pub units: Vec<UnitReport>,
+    /// Counts by status.
+    pub missing: usize,
+    pub late: usize,
+}
+
+impl Service {
+    /// Every unit of the reporting levels in the viewer's subtree, with its report for `year`/`month`: on
+    /// time, late (迟报), missing (漏报) or not yet due. The unit above sees its units' gaps.
+    pub async fn periodic_report(
+        &self,
+        p: &Principal,
+        kind: &str,
+        year: i32,
+        month: u32,
+    ) -> DomainResult<PeriodicReport> {
+        self.require_case_worker(p)?;
+        let def = self.workflows.get(kind)?.clone();
+        let Some(rule) = def.periodic.clone() else {
+            return Err(DomainError::new(ErrorCode::InvalidInput, format!("{}不是定期报告", def.name)));
+        };
+        let bad_period = || DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月");
+        if !(2000..=2100).contains(&year) {
+            return Err(bad_period());
+        }
+        let due = taizhang_domain::periodic::due_at(year, month, rule.due_day).ok_or_else(bad_period)?;
+        let start = taizhang_domain::periodic::due_at(year, month, 1)
+            .map(|d| d - chrono::Duration::days(62))
+            .ok_or_else(bad_period)?;
+        let units: Vec<_> = self
+            .store
+            .units()
+            .await
+            .map_err(se)?
+            .into_iter()
+            .filter(|u| u.path.starts_with(&p.unit.path) && rule.levels.contains(&u.level))
+            .collect();
+        // The first filing per unit for the period (reports are filed after the month starts; a report filed
+        // two months early is not one).
+        let mut first: BTreeMap<i64, (DateTime<Utc>, i64, Option<String>)> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let rows = self.store.cases_created_since(kind, start, after, 1000).await.map_err(se)?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for r in rows {
+                let state: CaseState = serde_json::from_str(&r.state_json)
+                    .map_err(|e| DomainError::new(ErrorCode::Internal, format!("案件状态无法解析：{e}")))?;
+                let int = |f: &str| state.fields.get(f).and_then(|v| v.as_i64());
+                if int(&rule.year_field) != Some(year as i64) || int(&rule.month_field) != Some(month as i64) {
+                    continue;
+                }
+                // The result as first filed: later corrections are their own events.
+                let result = def.fields.iter().find(|f| f.id == "result").and_then(|f| {
+                    state.fields.get("result").and_then(|v| v.as_str()).and_then(|v| f.options.get(v).cloned())
+                });
+                let e = first.entry(r.registered_unit).or_insert((r.created_at, r.id, result.clone()));
+                if r.created_at < e.0 {
+                    *e = (r.created_at, r.id, result);
+                }
+            }
+        }
+        let now = self.now();
+        let units: Vec<UnitReport> = units
+            .into_iter()
+            .map(|u| {
+                let filed = first.get(&u.id);
+                let status = taizhang_domain::periodic::status(filed.map(|f| f.0), due, now);
+                UnitReport {
+                    unit: UnitRef { id: u.id, name: u.name },
+                    level: u.level,
+                    status,
+                    status_label: status.label_zh().to_string(),
+                    filed_at: filed.map(|f| f.0),
+                    case_id: filed.map(|f| f.1),
+                    result: filed.and_then(|f| f.2.clone()),
+                }
+            })
+            .collect();
+        use taizhang_domain::periodic::ReportStatus;
+        Ok(PeriodicReport {
+            kind: def.kind.clone(),
+            kind_name: def.name.clone(),
+            year,
+            month,
+            due_at: due,
+            missing: units.iter().filter(|u| u.status == ReportStatus::Missing).count(),
+            late: units.iter().filter(|u| u.status == ReportStatus::Late).count(),
+            units,
+        })
+    }
+}

@@ -34,7 +34,7 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
         list_units, create_unit, list_grids, create_grid, list_users, create_user, set_roles,
         list_workflows, get_workflow,
         list_cases, create_case, get_case, act_on_case, reveal_parties,
-        deadline_calc, audit_log, loop_report,
+        deadline_calc, audit_log, loop_report, periodic_report,
         portal_submit, portal_query, portal_act,
     ),
     components(schemas(ErrorBody, LoginBody, LoginResponse, PasswordBody, TokenBody, UnitBody, UnitOut, UserBody, UserOut,
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{id}/parties/full", get(reveal_parties))
         .route("/deadline", get(deadline_calc))
         .route("/indicators/{kind}", get(loop_report))
+        .route("/periodic/{kind}", get(periodic_report))
         .route("/audit", get(audit_log))
         .route("/portal/cases", post(portal_submit))
         .route("/portal/query", post(portal_query))
@@ -619,6 +620,28 @@ async fn loop_report(
 ) -> ApiResult<axum::Json<taizhang_service::indicators::LoopReport>> {
     let (from, to) = (deadline::parse_start(&q.from)?, deadline::parse_start(&q.to)?);
     Ok(axum::Json(s.svc.loop_report(&p, &kind, from, to).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthParams {
+    pub year: i32,
+    /// 1–12
+    pub month: u32,
+}
+
+/// A periodic report's compliance for a month (e.g. `sweep`, the monthly dispute sweep): every reporting unit
+/// under the caller's unit, on time / late (迟报) / missing (漏报) / not yet due.
+#[utoipa::path(get, path = "/api/v1/periodic/{kind}", tag = "cases", security(("bearer" = [])),
+    params(("kind" = String, Path, description = "e.g. sweep"), MonthParams),
+    responses((status = 200, body = taizhang_service::indicators::PeriodicReport), (status = 400, body = ErrorBody)))]
+async fn periodic_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(kind): Path<String>,
+    Q(q): Q<MonthParams>,
+) -> ApiResult<axum::Json<taizhang_service::indicators::PeriodicReport>> {
+    Ok(axum::Json(s.svc.periodic_report(&p, &kind, q.year, q.month).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/deadline", tag = "tools", params(DeadlineParams),

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", get(case_list))
         .route("/cases/export.xlsx", get(case_export))
         .route("/cases/new", get(new_case_chooser))
+        .route("/periodic/{kind}", get(periodic_page))
         .route("/cases/new/{kind}", get(new_case_form).post(new_case))
         .route("/cases/{id}", get(case_page))
         // A form's address opened directly (a bookmark, a reload after the session ended) leads back to the
@@ -924,6 +925,63 @@ struct PartySlot {
     /// The input names for name, phone, ID number and address.
     keys: [String; 4],
     values: [String; 4],
+}
+
+#[derive(serde::Deserialize)]
+struct MonthQuery {
+    year: Option<i32>,
+    month: Option<u32>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "periodic.html")]
+struct PeriodicPage {
+    me: Option<Me>,
+    r: taizhang_service::indicators::PeriodicReport,
+    due: String,
+    /// (unit, status class, status label, filed at, case id, result)
+    rows: Vec<(String, String, String, String, Option<i64>, String)>,
+}
+
+/// Who has filed a periodic report (the monthly sweep) under the user's unit; last month by default.
+async fn periodic_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<MonthQuery>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    use chrono::Datelike;
+    let today = s.svc.now().with_timezone(&china_tz());
+    let (y, m) = if today.month() == 1 { (today.year() - 1, 12) } else { (today.year(), today.month() - 1) };
+    let r = match s.svc.periodic_report(&p, &kind, q.year.unwrap_or(y), q.month.unwrap_or(m)).await {
+        Ok(r) => r,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let rows =
+        r.units
+            .iter()
+            .map(|u| {
+                let class = match u.status {
+                    taizhang_domain::periodic::ReportStatus::Missing
+                    | taizhang_domain::periodic::ReportStatus::Late => "overdue",
+                    _ => "",
+                };
+                (
+                    u.unit.name.clone(),
+                    class.to_string(),
+                    u.status_label.clone(),
+                    u.filed_at.map(local).unwrap_or_default(),
+                    u.case_id,
+                    u.result.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+    let due = due_words(r.due_at);
+    PeriodicPage { me: Some(me(&p)), r, due, rows }.into_response()
 }
 
 /// The kinds this user may open; petitions go to their registration page.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 use serde_json::{Map, Value, json};
 use taizhang_domain::access::Role;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
@@ -425,6 +425,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let sources = (grid_ids.first().copied(), first_claim);
     let dispute_states = disputes(&svc, &clock, &principals, &units, now, sources).await?;
     let (incident_states, task_states) = incidents(&svc, &clock, &principals, &units, now).await?;
+    let sweep_states = sweeps(&svc, &clock, &principals, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -438,6 +439,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("dispute", &dispute_states),
         ("incident", &incident_states),
         ("task", &task_states),
+        ("sweep", &sweep_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -931,6 +933,50 @@ async fn disputes(
         let steps = steps.into_iter().map(|(d, a, fields)| (at(d), mediator, a, fields)).collect();
         let (_, state) = play(svc, clock, now, "dispute", (at(0), opener, fields, parties), steps).await?;
         *states.entry(state).or_default() += 1;
+    }
+    Ok(states)
+}
+
+/// The last three months' dispute sweeps (排查): the street's mediator reports what was found (one month late),
+/// the community's grid worker files nil reports; the other townships and villages have not reported, which
+/// the district sees as 漏报.
+async fn sweeps(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    let local = now.with_timezone(&taizhang_domain::deadline::china_tz());
+    for back in (1..=3).rev() {
+        let (mut year, mut month) = (local.year(), local.month() as i32 - back);
+        if month <= 0 {
+            year -= 1;
+            month += 12;
+        }
+        let Some(period_end) = taizhang_domain::periodic::due_at(year, month as u32, 1) else { continue };
+        // Filed on the 3rd of the following month, or the 8th (late) for the oldest month.
+        let day = |d: i64| period_end + Duration::days(d - 2) + Duration::hours(2);
+        let found = f(&[
+            ("year", json!(year)),
+            ("month", json!(month)),
+            ("result", json!("found")),
+            ("found_count", json!(2 + back)),
+            ("findings", json!("排查发现邻里纠纷、物业纠纷各若干起，均已登记调解")),
+        ]);
+        let nil = f(&[("year", json!(year)), ("month", json!(month)), ("result", json!("nil"))]);
+        let mut archive = vec![];
+        if back == 3 {
+            archive.push((day(20), &principals["jd_leader"], "archive", f(&[])));
+        }
+        let filed = if back == 3 { day(8) } else { day(3) };
+        for (who, fields, steps) in [("mediator", found, archive), ("grid", nil, vec![])] {
+            if filed >= now {
+                continue;
+            }
+            let (_, state) = play(svc, clock, now, "sweep", (filed, &principals[who], fields, vec![]), steps).await?;
+            *states.entry(state).or_default() += 1;
+        }
     }
     Ok(states)
 }

@@ -136,3 +136,51 @@ async fn a_dispute_is_opened_from_a_petition_and_mediated_to_performance(app: Te
 }
 
 both_backends!(mediation_path, a_dispute_is_opened_from_a_petition_and_mediated_to_performance);
+
+/// The monthly sweep: a nil report on time, a month nobody reported (漏报), a report filed after the due day
+/// (迟报) that a correction does not make timely, all seen from the district above.
+async fn sweeps_and_nil_reports_are_checked_from_above(app: TestApp) {
+    let mediator = app.token("mediator").await;
+    let district = app.token("dc_leader").await;
+    let file = |year: i32, month: u32, result: &str| json!({"kind": "sweep", "fields": {"year": year, "month": month, "result": result}});
+    let report = |year: i32, month: u32| {
+        let district = district.clone();
+        let app = &app;
+        async move {
+            let (s, b) = app.get(&district, &format!("/api/v1/periodic/sweep?year={year}&month={month}")).await;
+            assert_eq!(s, 200, "{b}");
+            let jd =
+                b["units"].as_array().unwrap().iter().find(|u| u["unit"]["name"] == "东城区幸福街道").unwrap().clone();
+            (jd["status"].as_str().unwrap().to_string(), b)
+        }
+    };
+    // It is 2 March: February's report is due by the end of 5 March.
+    assert_eq!(report(2026, 2).await.0, "pending");
+    assert_eq!(report(2026, 1).await.0, "missing", "January's was due by 5 February");
+    let (s, b) = app.post(&mediator, "/api/v1/cases", file(2026, 2, "nil")).await;
+    assert_eq!(s, 201, "{b}");
+    let (status, b) = report(2026, 2).await;
+    assert_eq!(status, "on_time", "{b}");
+    assert!(b["units"][0]["result"].as_str().unwrap().contains("零报告"), "{b}");
+    assert_eq!(b["missing"], json!(0));
+
+    // March is not reported by 5 April; filed on 7 April it is late, and a correction does not change that.
+    app.advance_days(35);
+    assert_eq!(report(2026, 3).await.0, "missing");
+    let (s, b) = app.post(&mediator, "/api/v1/cases", file(2026, 3, "found")).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["case"]["id"].as_i64().unwrap();
+    let (s, b) = app.act(&mediator, id, "correct", json!({"note": "补充：发现 2 起邻里纠纷", "found_count": 2})).await;
+    assert_eq!(s, 200, "{b}");
+    let (status, b) = report(2026, 3).await;
+    assert_eq!((status.as_str(), b["late"].as_i64()), ("late", Some(1)), "{b}");
+    // Another district sees none of this district's units.
+    let (_, other) = app.get(&app.token("xh_staff").await, "/api/v1/periodic/sweep?year=2026&month=3").await;
+    assert_eq!(other["units"], json!([]), "{other}");
+    let (s, e) = app.get(&district, "/api/v1/periodic/sweep?year=2026&month=13").await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = app.get(&district, "/api/v1/periodic/dispute?year=2026&month=3").await;
+    assert_eq!(s, 400, "not a periodic report: {e}");
+}
+
+both_backends!(sweep_reports, sweeps_and_nil_reports_are_checked_from_above);

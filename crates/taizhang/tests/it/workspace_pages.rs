@@ -596,3 +596,14 @@ async fn a_dispute_is_opened_from_a_petition_page_with_its_parties() {
     let (_, page) = clerk.get(&app, &format!("/cases/{petition}")).await;
     assert!(page.contains("由此新建：") && page.contains("矛盾纠纷调解 TJ"), "{page}");
 }
+
+#[tokio::test]
+async fn the_district_sees_which_townships_missed_their_sweep_report() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let leader = sign_in(&app, "dc_leader").await;
+    let (s, page) = leader.get(&app, "/periodic/sweep?year=2026&month=1").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("东城区幸福街道") && page.contains("漏报") && page.contains("2026-02-05"), "{page}");
+    let (s, _) = leader.get(&app, "/periodic/sweep?year=2026&month=13").await;
+    assert_eq!(s, 400);
+}
