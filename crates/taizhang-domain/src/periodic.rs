@@ -15,6 +15,9 @@ pub struct Periodic {
     /// Integer fields naming the period reported on.
     pub year_field: String,
     pub month_field: String,
+    /// A choice field summarising the report (e.g. found / nil report), shown in the overview.
+    #[serde(default)]
+    pub result_field: Option<String>,
     /// The report is due by the end of this day of the following month (1–28).
     pub due_day: u32,
     /// The unit levels that must report (e.g. township, village).
@@ -42,13 +45,22 @@ impl ReportStatus {
     }
 }
 
+/// Midnight China time on `day` of `year`/`month`; None for an impossible date.
+fn local_midnight(year: i32, month: u32, day: u32) -> Option<DateTime<Utc>> {
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    Some(china_tz().from_local_datetime(&date.and_hms_opt(0, 0, 0)?).single()?.with_timezone(&Utc))
+}
+
+/// The start of the month reported on: a report filed before it is not a report on it.
+pub fn month_start(year: i32, month: u32) -> Option<DateTime<Utc>> {
+    local_midnight(year, month, 1)
+}
+
 /// The end (exclusive) of the report for `year`/`month`: midnight China time after `due_day` of the next month.
 /// None for an impossible period.
 pub fn due_at(year: i32, month: u32, due_day: u32) -> Option<DateTime<Utc>> {
     let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
-    let day = NaiveDate::from_ymd_opt(y, m, due_day)?.succ_opt()?;
-    let local = china_tz().from_local_datetime(&day.and_hms_opt(0, 0, 0)?).single()?;
-    Some(local.with_timezone(&Utc))
+    Some(local_midnight(y, m, due_day)? + chrono::Duration::days(1))
 }
 
 /// A unit's report status from its first filing.

@@ -387,6 +387,11 @@ impl WorkflowDef {
         self.actions.iter().any(|a| a.duplicate_of.is_some() && a.to.as_deref() == Some(state))
     }
 
+    /// The field naming the case this one was opened from (`binds = "parent"`), if the kind has one.
+    pub fn parent_field(&self) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.binds == Some(FieldBinding::Parent))
+    }
+
     pub fn intake_action(&self) -> &ActionDef {
         self.action(&self.intake).expect("validated: intake action exists")
     }
@@ -592,6 +597,11 @@ impl WorkflowDef {
                 if !self.field(f).is_some_and(|d| d.ty == FieldType::Int) || !intake.requires.contains(f) {
                     return err(format!("periodic 的字段 {f} 必须是登记动作 requires 中的整数字段"));
                 }
+            }
+            if let Some(f) = &p.result_field
+                && !self.field(f).is_some_and(|d| d.ty == FieldType::Choice)
+            {
+                return err(format!("periodic 的 result_field {f} 必须是选项字段"));
             }
             if !(1..=28).contains(&p.due_day) || p.levels.is_empty() {
                 return err("periodic 的 due_day 应为 1–28，levels 不能为空".to_string());
@@ -1903,7 +1913,7 @@ mod tests {
             ("hazard.toml", 2, "a8e85525272d1decebcf3b3dfce57c0aebc9abd623a2378ddf00c3a91fafa242"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 1, "273f72358e143e0a34af154aa8dfc155be1e15e119df0142755f3247229e75af"),
-            ("sweep.toml", 1, "615a98c5c57b8f832529b4915fbadf3c8b2d7eb144ef1b5a2023e0a9ecac696e"),
+            ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),
             ("task.toml", 1, "f9a2685c6970080ee921e174610bf2a4284a1207b115529ab7c582da450d1b1a"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");

@@ -629,15 +629,13 @@ impl Service {
         (all, problems)
     }
 
-    fn party_row(&self, p: &PartyInput, role: &str) -> DomainResult<NewParty> {
-        if let Some(e) = Self::party_problems(p).into_iter().next() {
-            return Err(e);
-        }
+    /// The sealed row of a party already checked by `intake_parties`.
+    fn party_row(&self, p: &PartyInput, role: &str) -> NewParty {
         let name = p.name.trim();
         let phone = p.phone.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(mask::normalise_phone);
         let id = p.id_number.as_deref().map(mask::normalise_id_number).filter(|s| !s.is_empty());
         let address = p.address.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        Ok(NewParty {
+        NewParty {
             role: role.to_string(),
             name_enc: self.seal(name),
             phone_enc: phone.as_deref().map(|s| self.seal(s)),
@@ -649,7 +647,7 @@ impl Service {
             address_masked: address.map(mask::mask_address),
             phone_index: phone.as_deref().map(|s| self.keys.blind_index("phone", s)),
             id_index: id.as_deref().map(|s| self.keys.blind_index("id", s)),
-        })
+        }
     }
 
     async fn unit_or_err(&self, id: i64) -> DomainResult<Unit> {
@@ -709,8 +707,6 @@ impl Service {
         Ok(())
     }
 
-    /// An accusation is never handed to the accused unit or a unit inside it (Art. 30); an attempt is refused
-    /// and audited.
     /// A case opened from another names a case the actor may see, of a kind this kind may be opened from.
     async fn check_parent(
         &self,
@@ -718,7 +714,7 @@ impl Service {
         actor: Actor<'_>,
         payload: &Map<String, Value>,
     ) -> DomainResult<()> {
-        let Some(field) = def.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)) else {
+        let Some(field) = def.parent_field() else {
             return Ok(());
         };
         let Some(id) = payload.get(&field.id).and_then(|v| v.as_i64()) else { return Ok(()) };
@@ -753,6 +749,8 @@ impl Service {
             .join("；")
     }
 
+    /// An accusation is never handed to the accused unit or a unit inside it (Art. 30); an attempt is refused
+    /// and audited.
     async fn check_hand_over(
         &self,
         def: &WorkflowDef,
@@ -974,8 +972,7 @@ impl Service {
         if !problems.is_empty() {
             return Err(problems.remove(0));
         }
-        let parties: Vec<NewParty> =
-            named.iter().map(|(role, p)| self.party_row(p, role)).collect::<DomainResult<_>>()?;
+        let parties: Vec<NewParty> = named.iter().map(|(role, p)| self.party_row(p, role)).collect();
         self.check_parent(&def, actor, &payload).await?;
         if req.client_request_id.as_ref().is_some_and(|r| r.is_empty() || r.len() > 100) {
             return Err(DomainError::new(ErrorCode::InvalidInput, "client_request_id 长度应为 1–100"));
@@ -1300,11 +1297,9 @@ impl Service {
                 };
                 let children = self.store.children(row.id).await.map_err(se)?;
                 let may_open = self
-                    .workflows
-                    .all()
-                    .filter(|d| d.opened_from.contains(&def.kind))
-                    .filter(|d| d.intake_action().roles.iter().any(|r| p.roles.contains(r)))
-                    .map(|d| (d.kind.clone(), d.name.clone()))
+                    .kinds_to_open(p)
+                    .into_iter()
+                    .filter(|(k, _)| self.workflows.get(k).is_ok_and(|d| d.opened_from.contains(&def.kind)))
                     .collect();
                 (
                     parent.as_ref().map(link),
@@ -1549,7 +1544,7 @@ impl Service {
             .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, format!("没有适用于此案件的预案“{plan_id}”")))?
             .clone();
         let def = self.workflows.get(kind)?.clone();
-        let parent = def.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)).map(|f| f.id.clone());
+        let parent = def.parent_field().map(|f| f.id.clone());
         let units = self.store.units().await.map_err(se)?;
         let mut out = vec![];
         for step in &plan.steps {

@@ -12,7 +12,7 @@ use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{CaseState, EventPayload, FieldType, apply_event, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
-use crate::cases::{UnitRef, access_facts};
+use crate::cases::{UnitRef, access_facts, parse_state};
 use crate::{Principal, Service, se};
 
 /// Counts and rates (percent; absent when the denominator is 0).
@@ -221,9 +221,7 @@ impl Service {
             return Err(bad_period());
         }
         let due = taizhang_domain::periodic::due_at(year, month, rule.due_day).ok_or_else(bad_period)?;
-        let start = taizhang_domain::periodic::due_at(year, month, 1)
-            .map(|d| d - chrono::Duration::days(62))
-            .ok_or_else(bad_period)?;
+        let start = taizhang_domain::periodic::month_start(year, month).ok_or_else(bad_period)?;
         let units: Vec<_> = self
             .store
             .units()
@@ -232,8 +230,7 @@ impl Service {
             .into_iter()
             .filter(|u| u.path.starts_with(&p.unit.path) && rule.levels.contains(&u.level))
             .collect();
-        // The first filing per unit for the period (reports are filed after the month starts; a report filed
-        // two months early is not one).
+        // The first filing per unit for the period, among the reports filed since the month began.
         let mut first: BTreeMap<i64, (DateTime<Utc>, i64, Option<String>)> = BTreeMap::new();
         let mut after = 0;
         loop {
@@ -241,15 +238,15 @@ impl Service {
             let Some(last) = rows.last() else { break };
             after = last.id;
             for r in rows {
-                let state: CaseState = serde_json::from_str(&r.state_json)
-                    .map_err(|e| DomainError::new(ErrorCode::Internal, format!("案件状态无法解析：{e}")))?;
+                let state = parse_state(&r)?;
                 let int = |f: &str| state.fields.get(f).and_then(|v| v.as_i64());
                 if int(&rule.year_field) != Some(year as i64) || int(&rule.month_field) != Some(month as i64) {
                     continue;
                 }
-                // The result as first filed: later corrections are their own events.
-                let result = def.fields.iter().find(|f| f.id == "result").and_then(|f| {
-                    state.fields.get("result").and_then(|v| v.as_str()).and_then(|v| f.options.get(v).cloned())
+                // The result as it stands now, corrections included (the status is from the first filing).
+                let result = rule.result_field.as_deref().and_then(|id| {
+                    let options = &def.field(id)?.options;
+                    state.fields.get(id).and_then(|v| v.as_str()).and_then(|v| options.get(v).cloned())
                 });
                 let e = first.entry(r.registered_unit).or_insert((r.created_at, r.id, result.clone()));
                 if r.created_at < e.0 {

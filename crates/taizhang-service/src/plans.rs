@@ -67,7 +67,7 @@ impl Plans {
                         fields.insert(f.id.clone(), Value::from(1));
                     }
                 }
-                if let Some(parent) = opened.fields.iter().find(|f| f.binds == Some(workflow::FieldBinding::Parent)) {
+                if let Some(parent) = opened.parent_field() {
                     fields.insert(parent.id.clone(), Value::from(1));
                 }
                 let (_, problems) = workflow::payload_problems(opened, opened.intake_action(), &fields);

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use taizhang_domain::classify::Classifier;
 use taizhang_domain::deadline::china_tz;
-use taizhang_domain::workflow::{ClockKind, FieldBinding, FieldType, WorkflowDef};
+use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
 use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::cases::{
@@ -876,7 +876,7 @@ async fn render_new_case(
     });
     let (mut forms, error) = action_forms(&[view], &units, failed);
     // Opened from another case: its code goes into the link field.
-    if let (Some(from), Some(link)) = (from, def.fields.iter().find(|f| f.binds == Some(FieldBinding::Parent))) {
+    if let (Some(from), Some(link)) = (from, def.parent_field()) {
         for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| i.id == link.id && i.value.is_empty()) {
             i.value = from.to_string();
         }

@@ -6,13 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
-
-async fn ok(app: &TestApp, token: &str, id: i64, action: &str, fields: Value) -> Value {
-    let (s, b) = app.act(token, id, action, fields).await;
-    assert_eq!(s, 200, "{action}: {b}");
-    b
-}
+use crate::helpers::{TestApp, ok};
 
 fn party(role: &str, name: &str, phone: &str) -> Value {
     json!({"role": role, "name": name, "phone": phone})

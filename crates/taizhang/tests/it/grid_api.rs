@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ok};
 
 async fn report(app: &TestApp, token: &str, subclass: &str, grid: &str) -> i64 {
     let (s, b) = app
@@ -21,12 +21,6 @@ async fn report(app: &TestApp, token: &str, subclass: &str, grid: &str) -> i64 {
     assert_eq!(s, 201, "report: {b}");
     assert_eq!(b["case"]["state"], "reported");
     b["case"]["id"].as_i64().unwrap()
-}
-
-async fn ok(app: &TestApp, token: &str, id: i64, action: &str, fields: Value) -> Value {
-    let (s, b) = app.act(token, id, action, fields).await;
-    assert_eq!(s, 200, "{action}: {b}");
-    b
 }
 
 fn clock<'a>(case: &'a Value, id: &str) -> &'a Value {

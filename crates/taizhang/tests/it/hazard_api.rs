@@ -2,10 +2,10 @@
 //! sent back once and closed out; a major hazard with its five-element plan, listed for supervision, evaluated
 //! and closed out after the on-site review; a report that turns out not to be a hazard.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ok};
 
 async fn identify(app: &TestApp, token: &str, site: &str, title: &str) -> i64 {
     let (s, b) = app
@@ -18,12 +18,6 @@ async fn identify(app: &TestApp, token: &str, site: &str, title: &str) -> i64 {
         .await;
     assert_eq!(s, 201, "{b}");
     b["case"]["id"].as_i64().unwrap()
-}
-
-async fn ok(app: &TestApp, token: &str, id: i64, action: &str, fields: Value) -> Value {
-    let (s, b) = app.act(token, id, action, fields).await;
-    assert_eq!(s, 200, "{action}: {b}");
-    b
 }
 
 async fn hazards_are_graded_rectified_and_closed_out(app: TestApp) {

@@ -317,6 +317,13 @@ impl TestApp {
     }
 }
 
+/// Takes an action through the API and insists it succeeds; returns the case as it now stands.
+pub async fn ok(app: &TestApp, token: &str, id: i64, action: &str, fields: serde_json::Value) -> serde_json::Value {
+    let (s, b) = app.act(token, id, action, fields).await;
+    assert_eq!(s, 200, "{action}: {b}");
+    b
+}
+
 /// Runs `f` against both backends (PostgreSQL skipped outside CI when unreachable).
 #[macro_export]
 macro_rules! both_backends {

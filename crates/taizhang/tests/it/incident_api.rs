@@ -8,13 +8,7 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
-
-async fn ok(app: &TestApp, token: &str, id: i64, action: &str, fields: Value) -> Value {
-    let (s, b) = app.act(token, id, action, fields).await;
-    assert_eq!(s, 200, "{action}: {b}");
-    b
-}
+use crate::helpers::{TestApp, ok};
 
 async fn case(app: &TestApp, token: &str, id: i64) -> Value {
     let (s, b) = app.get(token, &format!("/api/v1/cases/{id}")).await;
