@@ -6,6 +6,7 @@ pub mod access;
 pub mod attachment;
 pub mod calendar;
 pub mod challenge;
+pub mod checklist;
 pub mod classify;
 pub mod crypto;
 pub mod deadline;

@@ -94,6 +94,11 @@ pub enum FieldType {
     Case,
     /// A unit grid (网格) by its 15-digit code, one of the grids registered for the deployment.
     Grid,
+    /// A registered site (场所: a school, a market, a building site) by its code; the site's sector decides
+    /// which inspection checklist applies.
+    Site,
+    /// The answers to the inspection checklist of the sector of the kind's `site` field (`checklist.rs`).
+    Checklist,
 }
 
 /// How a field's value changes who is responsible for the case.
@@ -392,6 +397,11 @@ impl WorkflowDef {
         self.fields.iter().find(|f| f.binds == Some(FieldBinding::Parent))
     }
 
+    /// The kind's site field (at most one, by validation).
+    pub fn site_field(&self) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.ty == FieldType::Site)
+    }
+
     pub fn intake_action(&self) -> &ActionDef {
         self.action(&self.intake).expect("validated: intake action exists")
     }
@@ -428,6 +438,13 @@ impl WorkflowDef {
             if !fits {
                 return err(format!("字段 {} 的类型与其 binds 不符", f.id));
             }
+        }
+        let sites = self.fields.iter().filter(|f| f.ty == FieldType::Site).count();
+        if sites > 1 {
+            return err("最多只能有一个场所（site）字段".into());
+        }
+        if sites == 0 && self.fields.iter().any(|f| f.ty == FieldType::Checklist) {
+            return err("检查表（checklist）字段需要一个场所（site）字段来确定行业领域".into());
         }
         let Some(intake) = self.action(&self.intake) else {
             return err(format!("登记动作 {} 未定义", self.intake));
@@ -727,6 +744,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("incident.toml", include_str!("../workflows/incident.toml")),
     ("task.toml", include_str!("../workflows/task.toml")),
     ("sweep.toml", include_str!("../workflows/sweep.toml")),
+    ("inspection.toml", include_str!("../workflows/inspection.toml")),
 ];
 
 impl Registry {
@@ -1078,6 +1096,17 @@ fn check_value(f: &FieldDef, v: &Value) -> DomainResult<()> {
             let Some(s) = v.as_str() else { return bad("应为网格编码") };
             if let Err(e) = crate::region::check_grid_code(s) {
                 return bad(&format!("有误：{}", e.message));
+            }
+        }
+        FieldType::Site => {
+            let Some(s) = v.as_str() else { return bad("应为场所编码") };
+            if s.is_empty() || s.len() > 40 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return bad("应为场所编码（字母、数字、连字符，最多 40 位）");
+            }
+        }
+        FieldType::Checklist => {
+            if let Err(m) = crate::checklist::check_shape(v) {
+                return bad(&format!("有误：{m}"));
             }
         }
         FieldType::Units | FieldType::Users => {
@@ -1910,7 +1939,8 @@ mod tests {
         let pinned = [
             ("petition.toml", 2, "2b7763996ed2e2b842ad327a7dcdfec43328494154ed298f6f08332df489b1c7"),
             ("grid_event.toml", 2, "d1060f1d0e3c8ac2b407fd2059b2aea938925451a36108ca9584b6df62dd24b9"),
-            ("hazard.toml", 2, "a8e85525272d1decebcf3b3dfce57c0aebc9abd623a2378ddf00c3a91fafa242"),
+            ("hazard.toml", 3, "6ce3280a2bf042249b58a922a152784a9097a424331632a3caa8a7305615722f"),
+            ("inspection.toml", 1, "1f5eb09b26015fea318e1b343ed3b2ea50fb36dc777abe679287c4860571da40"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 1, "273f72358e143e0a34af154aa8dfc155be1e15e119df0142755f3247229e75af"),
             ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),
@@ -2781,6 +2811,8 @@ mod tests {
                 FieldType::Text | FieldType::LongText => json!("测试"),
                 FieldType::Date => json!("2026-03-01"),
                 FieldType::Grid => json!("349901001001001"),
+                FieldType::Site => json!("S-1"),
+                FieldType::Checklist => json!({}),
             };
             out.insert(id.clone(), v);
         }
@@ -3001,7 +3033,12 @@ mod tests {
         let def = kind("hazard");
         let mut c = Case::new(&def, None);
         let inspector = actor(&[Role::SafetyInspector]);
-        c.act("identify", &inspector, json!({ "sector": "school", "site": "城南小学", "location": "食堂", "title": "灭火器过期", "description": "…" }), "2026-03-02T09:00");
+        c.act(
+            "identify",
+            &inspector,
+            json!({ "site": "S-CN-01", "location": "食堂", "title": "灭火器过期", "description": "…" }),
+            "2026-03-02T09:00",
+        );
         c.act("issue_notice", &inspector, json!({ "grade": "general", "target_unit": 7, "rectify_within": "d3", "requirements": "更换", "legal_basis": "消防法" }), "2026-03-02T10:00");
         assert!(c.fire_timers(at("2026-03-05T23:59")).is_empty());
         assert_eq!(c.fire_timers(at("2026-03-06T08:00")), ["escalate_overdue"]);

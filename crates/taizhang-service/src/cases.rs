@@ -286,6 +286,8 @@ pub struct ListQuery {
     pub handling_unit: Option<i64>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
+    /// About this site (code).
+    pub site: Option<String>,
     pub clock_status: Option<ClockStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -399,6 +401,7 @@ pub fn project(
             .map_err(|e| DomainError::new(ErrorCode::Internal, format!("状态序列化失败：{e}")))?,
         parent_id: state.parent,
         next_timer_at,
+        site_code: def.site_field().and_then(|s| f(&s.id)),
     })
 }
 
@@ -707,6 +710,33 @@ impl Service {
         Ok(())
     }
 
+    /// What a new case of `def` opened from the case `from_code` starts with: the source's fields that the new
+    /// kind's intake also takes, with the same id and type (e.g. the site of the inspection a hazard was found
+    /// on). Only a source the user may see, of a kind the new one may be opened from; a prefill, never binding.
+    pub async fn carried_fields(
+        &self,
+        p: &Principal,
+        def: &WorkflowDef,
+        from_code: &str,
+    ) -> DomainResult<Map<String, Value>> {
+        let code: String = from_code.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+        let Some(row) = self.store.case_by_code(&code).await.map_err(se)? else { return Ok(Map::new()) };
+        let (source_def, row) = self.load_for(p, row.id, "新建关联案件").await?;
+        if !def.opened_from.contains(&source_def.kind) {
+            return Ok(Map::new());
+        }
+        let state = parse_state(&row)?;
+        let intake = def.intake_action();
+        Ok(def
+            .fields
+            .iter()
+            .filter(|f| f.binds != Some(FieldBinding::Parent))
+            .filter(|f| intake.requires.contains(&f.id) || intake.optional.contains(&f.id))
+            .filter(|f| source_def.field(&f.id).is_some_and(|s| s.ty == f.ty))
+            .filter_map(|f| Some((f.id.clone(), state.fields.get(&f.id)?.clone())))
+            .collect())
+    }
+
     /// A case opened from another names a case the actor may see, of a kind this kind may be opened from.
     async fn check_parent(
         &self,
@@ -974,6 +1004,7 @@ impl Service {
         }
         let parties: Vec<NewParty> = named.iter().map(|(role, p)| self.party_row(p, role)).collect();
         self.check_parent(&def, actor, &payload).await?;
+        self.check_site_fields(&def, &payload, None).await?;
         if req.client_request_id.as_ref().is_some_and(|r| r.is_empty() || r.len() > 100) {
             return Err(DomainError::new(ErrorCode::InvalidInput, "client_request_id 长度应为 1–100"));
         }
@@ -1463,6 +1494,7 @@ impl Service {
         let accused = Self::accused_path_after(&def, &payload, &paths, row.accused_unit_path.as_deref());
         self.check_hand_over(&def, actor.principal(), Some(row.id), &payload, accused.as_deref(), &paths).await?;
         self.check_recusal(&def, &row, actor.principal(), &payload).await?;
+        self.check_site_fields(&def, &payload, Some(&state)).await?;
 
         // A duplicate (重复件) is recorded on the original case in the same transaction.
         let original = match &action.duplicate_of {
@@ -1648,6 +1680,7 @@ impl Service {
             registered_under,
             category: q.category.clone(),
             matter_type: q.matter_type.clone(),
+            site_code: q.site.clone(),
             clock_status: q.clock_status,
             created_from: q.from,
             created_to: q.to,
@@ -1946,11 +1979,29 @@ impl Service {
             fields.extend(p.fields);
         }
         let units = self.unit_names(&row, &events).await?;
+        // A site by its name; checklist answers as one line per item, in the list's order.
+        let site_code = def.site_field().and_then(|f| fields.get(&f.id)).and_then(Value::as_str).map(str::to_string);
+        let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(code) = &site_code {
+            for f in &def.fields {
+                match (f.ty, fields.get(&f.id)) {
+                    (FieldType::Site, Some(_)) => {
+                        let site = self.store.site(code).await.map_err(se)?;
+                        resolved.insert(f.id.clone(), site.map(|s| s.name).unwrap_or_else(|| code.clone()));
+                    }
+                    (FieldType::Checklist, Some(v)) => {
+                        let findings = self.findings(code, v).await?;
+                        resolved.insert(f.id.clone(), taizhang_domain::checklist::findings_text(&findings));
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut values: BTreeMap<String, String> = fields
             .iter()
             .map(|(k, v)| {
                 let label = def.field(k).and_then(|f| v.as_str().and_then(|x| f.options.get(x))).cloned();
-                let text = label.unwrap_or_else(|| match v {
+                let text = label.or_else(|| resolved.get(k).cloned()).unwrap_or_else(|| match v {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => match def.field(k).map(|f| f.ty) {
                         Some(FieldType::Unit) => n.as_i64().and_then(|u| units.get(&u).cloned()).unwrap_or_default(),

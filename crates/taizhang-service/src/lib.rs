@@ -9,6 +9,7 @@ pub mod org;
 pub mod plans;
 pub mod portal;
 pub mod routing;
+pub mod sites;
 pub mod verify;
 
 use std::path::Path;
@@ -102,6 +103,8 @@ pub struct Service {
     pub routing: Arc<routing::RoutingTable>,
     /// Emergency and work plans (`<data>/plans.toml`): what activating a plan opens.
     pub plans: Arc<plans::Plans>,
+    /// Inspection checklists per sector (`<data>/checklists.toml` or the shipped lists).
+    pub checklists: Arc<taizhang_domain::checklist::Checklists>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

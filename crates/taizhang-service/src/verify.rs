@@ -225,6 +225,7 @@ fn differences(row: &CaseRow, expected: &CaseRow) -> Vec<String> {
     cmp("登记时间", row.created_at.to_rfc3339(), expected.created_at.to_rfc3339());
     cmp("更新时间", row.updated_at.to_rfc3339(), expected.updated_at.to_rfc3339());
     cmp("来源案件", format!("{:?}", row.parent_id), format!("{:?}", expected.parent_id));
+    cmp("场所", format!("{:?}", row.site_code), format!("{:?}", expected.site_code));
     if row.state_json != expected.state_json {
         diffs.push("完整状态数据与事件重放结果不符".into());
     }

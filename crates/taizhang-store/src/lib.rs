@@ -57,6 +57,9 @@ pub trait Store: Send + Sync {
     async fn create_grid(&self, grid: Grid) -> StoreResult<Grid>;
     async fn grids(&self) -> StoreResult<Vec<Grid>>;
     async fn grid(&self, code: &str) -> StoreResult<Option<Grid>>;
+    async fn create_site(&self, site: Site) -> StoreResult<Site>;
+    async fn sites(&self) -> StoreResult<Vec<Site>>;
+    async fn site(&self, code: &str) -> StoreResult<Option<Site>>;
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;

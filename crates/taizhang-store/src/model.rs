@@ -30,6 +30,18 @@ pub struct Grid {
     pub owner_user_id: Option<i64>,
 }
 
+/// A site that is inspected (场所): a school, a market, an enterprise, a building site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub code: String,
+    pub name: String,
+    /// The sector (行业领域), which decides the inspection checklist.
+    pub sector: String,
+    /// The unit responsible for the site (属地/主管).
+    pub unit_id: i64,
+    pub address: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUnit {
     pub parent_id: Option<i64>,
@@ -115,6 +127,8 @@ pub struct CaseRow {
     pub parent_id: Option<i64>,
     /// When the next timer action (`on_expiry`) falls due; a cache like `next_due_at`.
     pub next_timer_at: Option<DateTime<Utc>>,
+    /// The site the case is about (the kind's `site` field).
+    pub site_code: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +237,8 @@ pub struct CaseFilter {
     pub registered_under: Option<String>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
+    /// Cases about this site.
+    pub site_code: Option<String>,
     pub clock_status: Option<ClockStatus>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,

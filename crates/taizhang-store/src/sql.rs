@@ -36,6 +36,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_category_due_index", include_str!("../migrations/sqlite/0004_category_due_index.sql")),
     ("0005_grids", include_str!("../migrations/sqlite/0005_grids.sql")),
     ("0006_links_timers", include_str!("../migrations/sqlite/0006_links_timers.sql")),
+    ("0007_sites", include_str!("../migrations/sqlite/0007_sites.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -44,6 +45,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_category_due_index", include_str!("../migrations/postgres/0004_category_due_index.sql")),
     ("0005_grids", include_str!("../migrations/postgres/0005_grids.sql")),
     ("0006_links_timers", include_str!("../migrations/postgres/0006_links_timers.sql")),
+    ("0007_sites", include_str!("../migrations/postgres/0007_sites.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -263,7 +265,7 @@ fn session_from(r: &AnyRow) -> StoreResult<Session> {
 
 const CASE_COLS: &str = "id, code, kind, state, version, region, registered_unit, registered_unit_path, handling_unit, handling_unit_path, \
     cohandling, accused_unit_path, accused_users, matter_type, category, channel, title, query_secret_hash, \
-    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json, parent_id, next_timer_us";
+    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json, parent_id, next_timer_us, site_code";
 
 fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
     Ok(CaseRow {
@@ -293,6 +295,17 @@ fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
         state_json: r.try_get("state_json")?,
         parent_id: r.try_get("parent_id")?,
         next_timer_at: deadline_from(r.try_get("next_timer_us")?),
+        site_code: r.try_get("site_code")?,
+    })
+}
+
+fn site_from(r: &AnyRow) -> StoreResult<Site> {
+    Ok(Site {
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        sector: r.try_get("sector")?,
+        unit_id: r.try_get("unit_id")?,
+        address: r.try_get("address")?,
     })
 }
 
@@ -477,6 +490,44 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(grid_from).transpose()
+    }
+
+    async fn create_site(&self, site: Site) -> StoreResult<Site> {
+        query!(self, "INSERT INTO sites (code, name, sector, unit_id, address, created_us) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&site.code)
+            .bind(&site.name)
+            .bind(&site.sector)
+            .bind(site.unit_id)
+            .bind(&site.address)
+            .bind(us(Utc::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Domain(DomainError::new(
+                        ErrorCode::InvalidInput,
+                        format!("场所编码 {} 已被使用", site.code),
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(site)
+    }
+
+    async fn sites(&self) -> StoreResult<Vec<Site>> {
+        let rows = query!(self, "SELECT code, name, sector, unit_id, address FROM sites ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(site_from).collect()
+    }
+
+    async fn site(&self, code: &str) -> StoreResult<Option<Site>> {
+        let row = query!(self, "SELECT code, name, sector, unit_id, address FROM sites WHERE code = ?")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(site_from).transpose()
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {
@@ -686,7 +737,7 @@ impl Store for SqlStore {
             let (e, c) = (&built.event, &built.case);
             debug_assert_eq!((e.seq, e.case_id, c.id), (seq, case_id, case_id));
             if req.case_id.is_none() {
-                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                     .bind(c.id)
                     .bind(&c.code)
                     .bind(&c.kind)
@@ -714,6 +765,7 @@ impl Store for SqlStore {
                     .bind(&c.state_json)
                     .bind(c.parent_id)
                     .bind(deadline_us(c.next_timer_at))
+                    .bind(c.site_code.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| {
@@ -728,7 +780,7 @@ impl Store for SqlStore {
                     self,
                     "UPDATE cases SET state = ?, version = ?, handling_unit = ?, handling_unit_path = ?, cohandling = ?, accused_unit_path = ?, accused_users = ?, \
                      matter_type = ?, category = ?, title = ?, updated_us = ?, next_due_us = ?, next_warn_us = ?, state_json = ?, \
-                     parent_id = ?, next_timer_us = ? WHERE id = ?"
+                     parent_id = ?, next_timer_us = ?, site_code = ? WHERE id = ?"
                 )
                 .bind(&c.state)
                 .bind(c.version)
@@ -746,6 +798,7 @@ impl Store for SqlStore {
                 .bind(&c.state_json)
                 .bind(c.parent_id)
                 .bind(deadline_us(c.next_timer_at))
+                .bind(c.site_code.clone())
                 .bind(c.id)
                 .execute(&mut *tx)
                 .await?;
@@ -922,6 +975,10 @@ impl Store for SqlStore {
         if let Some(m) = &f.matter_type {
             conds.push("matter_type = ?");
             args.push(Arg::S(m.clone()));
+        }
+        if let Some(s) = &f.site_code {
+            conds.push("site_code = ?");
+            args.push(Arg::S(s.clone()));
         }
         if let Some(t) = f.created_from {
             conds.push("created_us >= ?");
@@ -1185,7 +1242,7 @@ impl Store for SqlStore {
             Backend::Sqlite => "ANALYZE",
             // Only Taizhang's tables, not the whole database it may share.
             Backend::Postgres => {
-                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids"
+                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids, sites"
             }
         };
         sqlx::query(sql).execute(&self.pool).await?;

@@ -31,7 +31,8 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
     info(title = "台账 Taizhang API", version = "1", description = "基层案件台账：信访事项登记、交办、办理、答复、复查复核，法定时限与防篡改记录。错误统一返回 {code, message}。"),
     paths(
         login, logout, me, change_password, create_token,
-        list_units, create_unit, list_grids, create_grid, list_users, create_user, set_roles,
+        list_units, create_unit, list_grids, create_grid, list_sites, create_site, get_site, list_checklists,
+        list_users, create_user, set_roles,
         list_workflows, get_workflow,
         list_cases, create_case, get_case, act_on_case, reveal_parties,
         deadline_calc, audit_log, loop_report, periodic_report,
@@ -39,7 +40,7 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
     ),
     components(schemas(ErrorBody, LoginBody, LoginResponse, PasswordBody, TokenBody, UnitBody, UnitOut, UserBody, UserOut,
         RolesBody, CaseBody, ActionBody, ActionOut, DeadlineOut, AuditOut, PortalSubmitBody, PortalQueryBody, PortalActionBody,
-        PortalReceipt, PartyInput)),
+        PortalReceipt, PartyInput, SiteBody, taizhang_service::sites::SiteView, taizhang_service::sites::SiteDetail)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "登录与会话"), (name = "org", description = "单位与人员"),
          (name = "cases", description = "案件"), (name = "portal", description = "群众端（无需登录）"),
@@ -69,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(create_token))
         .route("/units", get(list_units).post(create_unit))
         .route("/grids", get(list_grids).post(create_grid))
+        .route("/sites", get(list_sites).post(create_site))
+        .route("/sites/{code}", get(get_site))
+        .route("/checklists", get(list_checklists))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}/roles", put(set_roles))
         .route("/workflows", get(list_workflows))
@@ -334,6 +338,61 @@ async fn create_grid(
     Ok((StatusCode::CREATED, axum::Json(grid_body(g))))
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct SiteBody {
+    /// The site's own code (letters, digits, hyphens), e.g. a school's code or a licence number.
+    pub code: String,
+    pub name: String,
+    /// The sector (行业领域), one of `GET /api/v1/checklists`: it decides the inspection checklist.
+    pub sector: String,
+    /// The unit responsible for the site (属地/主管).
+    pub unit_id: i64,
+    #[serde(default)]
+    pub address: String,
+}
+
+/// Registered sites (场所), by code.
+#[utoipa::path(get, path = "/api/v1/sites", tag = "org", security(("bearer" = [])),
+    responses((status = 200, body = Vec<taizhang_service::sites::SiteView>)))]
+async fn list_sites(
+    State(s): State<AppState>,
+    _auth: Auth,
+) -> ApiResult<axum::Json<Vec<taizhang_service::sites::SiteView>>> {
+    Ok(axum::Json(s.svc.sites().await?))
+}
+
+/// Register a site (system administrator, safety inspector or leader).
+#[utoipa::path(post, path = "/api/v1/sites", tag = "org", security(("bearer" = [])), request_body = SiteBody,
+    responses((status = 201, body = taizhang_service::sites::SiteView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_site(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<SiteBody>,
+) -> ApiResult<(StatusCode, axum::Json<taizhang_service::sites::SiteView>)> {
+    let site =
+        taizhang_store::Site { code: b.code, name: b.name, sector: b.sector, unit_id: b.unit_id, address: b.address };
+    Ok((StatusCode::CREATED, axum::Json(s.svc.create_site(Some(&p), site).await?)))
+}
+
+/// A site with its sector's checklist and the cases about it that the caller may see.
+#[utoipa::path(get, path = "/api/v1/sites/{code}", tag = "org", security(("bearer" = [])),
+    params(("code" = String, Path, description = "the site's code")),
+    responses((status = 200, body = taizhang_service::sites::SiteDetail), (status = 404, body = ErrorBody)))]
+async fn get_site(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(code): Path<String>,
+) -> ApiResult<axum::Json<taizhang_service::sites::SiteDetail>> {
+    Ok(axum::Json(s.svc.site_detail(&p, &code).await?))
+}
+
+/// The inspection checklists per sector (行业领域): each item's id, name and what to look at.
+#[utoipa::path(get, path = "/api/v1/checklists", tag = "org", security(("bearer" = [])),
+    responses((status = 200, body = Object)))]
+async fn list_checklists(State(s): State<AppState>, _auth: Auth) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::to_value(&*s.svc.checklists).unwrap_or_default())
+}
+
 #[utoipa::path(get, path = "/api/v1/users", tag = "org", security(("bearer" = [])), responses((status = 200, body = Vec<UserOut>)))]
 async fn list_users(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<axum::Json<Vec<UserOut>>> {
     if !p.has(Role::SystemAdmin) && !p.has(Role::SecurityAdmin) {
@@ -421,6 +480,8 @@ pub struct ListParams {
     pub handling_unit: Option<i64>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
+    /// Cases about this site (its code): its inspections and hazards.
+    pub site: Option<String>,
     /// on_time | due_soon | overdue (nearest running deadline).
     pub clock_status: Option<String>,
     /// Registered on or after (YYYY-MM-DD or RFC 3339).
@@ -471,6 +532,7 @@ impl ListParams {
             handling_unit: self.handling_unit,
             category: self.category.filter(|x| !x.is_empty()),
             matter_type: self.matter_type.filter(|x| !x.is_empty()),
+            site: self.site.filter(|x| !x.is_empty()),
             clock_status,
             from,
             to,

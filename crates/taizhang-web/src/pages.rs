@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+use taizhang_domain::access::Role;
 use taizhang_domain::classify::Classifier;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::workflow::{ClockKind, FieldType, WorkflowDef};
@@ -23,6 +24,7 @@ use taizhang_service::Principal;
 use taizhang_service::cases::{
     ActionView, Actor, CaseSummary, CaseView, DocumentView, IntakeRequest, PartyInput, Upload,
 };
+use taizhang_service::sites::SiteView;
 
 use crate::AppState;
 use crate::extract::{SESSION_COOKIE, Source, request_token};
@@ -40,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/export.xlsx", get(case_export))
         .route("/cases/new", get(new_case_chooser))
         .route("/periodic/{kind}", get(periodic_page))
+        .route("/sites", get(sites_page).post(create_site))
+        .route("/sites/{code}", get(site_page))
         .route("/cases/new/{kind}", get(new_case_form).post(new_case))
         .route("/cases/{id}", get(case_page))
         // A form's address opened directly (a bookmark, a reload after the session ended) leads back to the
@@ -184,6 +188,43 @@ pub(crate) struct Input {
     pub(crate) value: String,
     /// Why the submitted value was refused, shown next to the input.
     pub(crate) error: Option<String>,
+    /// For a checklist: one row per item of the site's sector (empty until the site is known).
+    pub(crate) rows: Vec<ChecklistRow>,
+}
+
+/// One item of a checklist input: radios `{field}.{item}` (ok / hazard / na) and a note `{field}.{item}.note`.
+pub(crate) struct ChecklistRow {
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) points: String,
+    pub(crate) result: String,
+    pub(crate) note: String,
+}
+
+/// What action forms offer beyond the definition: the units, the registered sites, and the checklist of the
+/// site a form is about.
+#[derive(Default)]
+pub(crate) struct FormContext {
+    pub(crate) units: BTreeMap<i64, String>,
+    pub(crate) sites: Vec<(String, String)>,
+    pub(crate) checklist: Vec<taizhang_domain::checklist::Item>,
+}
+
+/// The context for `actions`' forms: the units, the sites (only if a form asks for one), and the checklist of
+/// `site`'s sector (only if a form asks for checklist answers).
+async fn form_context(s: &AppState, actions: &[ActionView], site: Option<&str>) -> Result<FormContext, DomainError> {
+    let units = s.svc.store.units().await.map_err(taizhang_service::se)?.into_iter().map(|u| (u.id, u.name)).collect();
+    let asks = |ty: FieldType| actions.iter().flat_map(|a| a.fields.iter()).any(|f| f.ty == ty);
+    let sites = if asks(FieldType::Site) {
+        s.svc.sites().await?.into_iter().map(|x| (x.code.clone(), format!("{}（{}）", x.name, x.sector_name))).collect()
+    } else {
+        vec![]
+    };
+    let checklist = match site.filter(|_| asks(FieldType::Checklist)) {
+        Some(code) => s.svc.checklist_items(code).await.unwrap_or_default(),
+        None => vec![],
+    };
+    Ok(FormContext { units, sites, checklist })
 }
 
 pub(crate) struct ActionForm {
@@ -204,6 +245,18 @@ struct CasePage {
     error: Option<String>,
     /// Parties shown masked (offer the audited reveal).
     masked: bool,
+    /// The site the case is about.
+    site: Option<SiteView>,
+    /// Its checklist answers, in the list's order.
+    findings: Vec<FindingRow>,
+}
+
+struct FindingRow {
+    item: String,
+    label: &'static str,
+    /// "overdue" for a hazard found (shown in red).
+    class: &'static str,
+    note: String,
 }
 
 /// A page-level refusal: the signed-out go to the login page, a required password change to its form,
@@ -357,7 +410,13 @@ pub(crate) fn status_class(c: &taizhang_domain::workflow::ClockView) -> String {
     serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-fn display_value(def: Option<&WorkflowDef>, field: &str, v: &Value, units: &BTreeMap<i64, String>) -> (String, String) {
+fn display_value(
+    def: Option<&WorkflowDef>,
+    field: &str,
+    v: &Value,
+    units: &BTreeMap<i64, String>,
+    site: Option<&SiteView>,
+) -> (String, String) {
     let f = def.and_then(|d| d.field(field));
     let name = f.map(|f| f.name.clone()).unwrap_or_else(|| field.to_string());
     let text = match (f.map(|f| f.ty), v) {
@@ -372,6 +431,20 @@ fn display_value(def: Option<&WorkflowDef>, field: &str, v: &Value, units: &BTre
             .map(|x| x.as_i64().and_then(|i| units.get(&i).cloned()).unwrap_or_else(|| x.to_string()))
             .collect::<Vec<_>>()
             .join("、"),
+        (Some(FieldType::Site), Value::String(code)) => match site {
+            Some(site) if site.code == *code => format!("{}（{}）", site.name, site.sector_name),
+            _ => code.clone(),
+        },
+        // The items are listed in full on the case page; the timeline says how they came out.
+        (Some(FieldType::Checklist), Value::Object(answers)) => {
+            let count =
+                |r: &str| answers.values().filter(|a| a.get("result").and_then(Value::as_str) == Some(r)).count();
+            taizhang_domain::checklist::RESULTS
+                .iter()
+                .map(|(r, label)| format!("{label} {} 项", count(r)))
+                .collect::<Vec<_>>()
+                .join("，")
+        }
         (_, Value::String(s)) => s.clone(),
         (_, other) => other.to_string(),
     };
@@ -389,7 +462,7 @@ pub(crate) struct Failed<'a> {
 /// what was submitted. Returns the forms and the refusal's reason.
 pub(crate) fn action_forms(
     actions: &[ActionView],
-    units: &BTreeMap<i64, String>,
+    ctx: &FormContext,
     failed: Option<Failed<'_>>,
 ) -> (Vec<ActionForm>, Option<String>) {
     let (failed_action, submitted, error) = match failed {
@@ -402,7 +475,7 @@ pub(crate) fn action_forms(
             .filter(|e| failed_action == Some(action) && e.field.as_deref() == Some(field))
             .map(|e| e.message.clone())
     };
-    let unit_options = || units.iter().map(|(id, n)| (id.to_string(), n.clone())).collect::<Vec<_>>();
+    let unit_options = || ctx.units.iter().map(|(id, n)| (id.to_string(), n.clone())).collect::<Vec<_>>();
     let forms = actions
         .iter()
         .map(|a| ActionForm {
@@ -422,7 +495,30 @@ pub(crate) fn action_forms(
                         FieldType::Int | FieldType::User => ("number", false, vec![]),
                         FieldType::Case => ("text", false, vec![]),
                         FieldType::Date => ("date", false, vec![]),
+                        FieldType::Site => ("select", false, ctx.sites.clone()),
+                        FieldType::Checklist => ("checklist", false, vec![]),
                         FieldType::Text | FieldType::Users | FieldType::Grid => ("text", false, vec![]),
+                    };
+                    let resubmitted = failed_action == Some(a.id.as_str());
+                    let sent = |k: &str| {
+                        submitted.iter().filter(|_| resubmitted).find(|(s, _)| s == k).map(|(_, v)| v.clone())
+                    };
+                    let rows = if f.ty == FieldType::Checklist {
+                        ctx.checklist
+                            .iter()
+                            .map(|i| {
+                                let key = format!("{}.{}", f.id, i.id);
+                                ChecklistRow {
+                                    result: sent(&key).unwrap_or_default(),
+                                    note: sent(&format!("{key}.note")).unwrap_or_default(),
+                                    key,
+                                    name: i.name.clone(),
+                                    points: i.points.clone(),
+                                }
+                            })
+                            .collect()
+                    } else {
+                        vec![]
                     };
                     let value = match failed_action {
                         Some(failed) if failed == a.id => {
@@ -444,6 +540,7 @@ pub(crate) fn action_forms(
                         options,
                         value,
                         error: field_error(&a.id, &f.id),
+                        rows,
                     }
                 })
                 .collect(),
@@ -472,10 +569,28 @@ async fn render_case_with(
         case.parties = parties;
     }
     let def = s.svc.workflows.get(&case.kind).ok();
-    let units: BTreeMap<i64, String> = match s.svc.store.units().await {
-        Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
-        Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
+    // The site the case is about, and its checklist answers item by item.
+    let site_code = def.and_then(|d| d.site_field()).and_then(|f| case.fields.get(&f.id)).and_then(Value::as_str);
+    let site = match site_code {
+        Some(code) => s.svc.site(code).await.ok(),
+        None => None,
     };
+    let ctx = match form_context(s, &case.available_actions, site_code).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let units = &ctx.units;
+    let mut findings = vec![];
+    for f in def.iter().flat_map(|d| d.fields.iter()).filter(|f| f.ty == FieldType::Checklist) {
+        if let (Some(code), Some(v)) = (site_code, case.fields.get(&f.id)) {
+            findings.extend(s.svc.findings(code, v).await.unwrap_or_default().into_iter().map(|x| FindingRow {
+                label: taizhang_domain::checklist::result_label(&x.result),
+                class: if x.result == "hazard" { "overdue" } else { "" },
+                item: x.item_name,
+                note: x.note,
+            }));
+        }
+    }
     let clocks = case
         .clocks
         .iter()
@@ -498,7 +613,7 @@ async fn render_case_with(
             actor: e.actor.clone().unwrap_or_default(),
             unit: e.actor_unit.clone(),
             action_name: e.action_name.clone(),
-            fields: e.fields.iter().map(|(k, v)| display_value(def, k, v, &units)).collect(),
+            fields: e.fields.iter().map(|(k, v)| display_value(def, k, v, units, site.as_ref())).collect(),
             documents: e
                 .documents
                 .iter()
@@ -509,10 +624,21 @@ async fn render_case_with(
             late: e.late.clone(),
         })
         .collect();
-    let (forms, error) = action_forms(&case.available_actions, &units, failed);
+    let (forms, error) = action_forms(&case.available_actions, &ctx, failed);
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let masked = case.parties.iter().any(|x| x.masked);
-    let page = CasePage { me: Some(me(p)), csrf: p.csrf_token.clone(), case, clocks, events, forms, error, masked };
+    let page = CasePage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        case,
+        clocks,
+        events,
+        forms,
+        error,
+        masked,
+        site,
+        findings,
+    };
     (status, page).into_response()
 }
 
@@ -571,6 +697,23 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
 fn fields_from_form(def: &WorkflowDef, form: &[(String, String)]) -> Result<Map<String, Value>, DomainError> {
     let mut out = Map::new();
     for (k, v) in form {
+        // A checklist's answers: `{field}.{item}` = ok / hazard / na, `{field}.{item}.note` = what was found.
+        if let Some((field, rest)) = k.split_once('.')
+            && def.field(field).is_some_and(|f| f.ty == FieldType::Checklist)
+        {
+            let (item, what) = rest.split_once('.').unwrap_or((rest, "result"));
+            let v = v.trim();
+            if v.is_empty() || !matches!(what, "result" | "note") {
+                continue;
+            }
+            let answers = out.entry(field.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            if let Some(item) = answers.as_object_mut().map(|a| a.entry(item.to_string()).or_insert_with(|| json!({})))
+                && let Some(item) = item.as_object_mut()
+            {
+                item.insert(what.to_string(), Value::from(v));
+            }
+            continue;
+        }
         let Some(f) = def.field(k) else { continue };
         let v = v.trim();
         if v.is_empty() {
@@ -850,6 +993,8 @@ struct NewCasePage {
     /// The kind's party roles with their input slots (kinds that declare none have no party inputs here).
     parties: Vec<PartySlots>,
     party_error: Option<String>,
+    /// The sites to choose from before a checklist can be shown (None: no checklist, or its site is known).
+    choose_site: Option<Vec<(String, String)>>,
 }
 
 /// Any kind's intake, from its definition: the intake action's fields as a form (petitions have their own
@@ -860,27 +1005,58 @@ async fn render_new_case(
     kind: &str,
     request_id: String,
     failed: Option<Failed<'_>>,
-    from: Option<&str>,
+    q: &NewCaseQuery,
 ) -> Response {
     let (def, view) = match s.svc.intake_form(p, kind) {
         Ok(x) => x,
         Err(e) => return refusal(e, Some(me(p))),
     };
-    let units: BTreeMap<i64, String> = match s.svc.store.units().await {
-        Ok(u) => u.into_iter().map(|u| (u.id, u.name)).collect(),
-        Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
-    };
     let submitted: Vec<(String, String)> = failed.as_ref().map(|f| f.form.to_vec()).unwrap_or_default();
+    // Fields carried over from the source case (e.g. a hazard's site from the inspection that found it).
+    let carried = match q.from.as_deref() {
+        Some(from) => s.svc.carried_fields(p, &def, from).await.unwrap_or_default(),
+        None => Map::new(),
+    };
+    // The site the form is about, which decides the checklist shown: as submitted, chosen, or carried over.
+    let site_field = def.site_field().map(|f| f.id.clone());
+    let site = site_field.as_ref().and_then(|f| {
+        submitted
+            .iter()
+            .find(|(k, v)| k == f && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .or_else(|| q.site.clone().filter(|x| !x.is_empty()))
+            .or_else(|| carried.get(f).and_then(Value::as_str).map(str::to_string))
+    });
+    let views = [view];
+    let ctx = match form_context(s, &views, site.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
     let party_error = failed.as_ref().and_then(|f| {
         f.error.field.as_deref().is_some_and(|k| k.starts_with("parties")).then(|| f.error.message.clone())
     });
-    let (mut forms, error) = action_forms(&[view], &units, failed);
+    let (mut forms, error) = action_forms(&views, &ctx, failed);
+    for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| i.value.is_empty()) {
+        if Some(&i.id) == site_field.as_ref()
+            && let Some(site) = &site
+        {
+            i.value = site.clone();
+        } else if let Some(v) = carried.get(&i.id) {
+            i.value = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+        }
+    }
     // Opened from another case: its code goes into the link field.
-    if let (Some(from), Some(link)) = (from, def.parent_field()) {
+    if let (Some(from), Some(link)) = (q.from.as_deref(), def.parent_field()) {
         for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| i.id == link.id && i.value.is_empty()) {
             i.value = from.to_string();
         }
     }
+    // A checklist needs its site first: offer the choice when none is known.
+    let choose_site = (def.fields.iter().any(|f| f.ty == FieldType::Checklist) && ctx.checklist.is_empty())
+        .then(|| ctx.sites.clone());
     let value = |k: String| submitted.iter().find(|(f, _)| *f == k).map(|(_, v)| v.clone()).unwrap_or_default();
     // Two slots per role (three where two are required); more parties can be added on the case via the API.
     let parties = def
@@ -911,6 +1087,7 @@ async fn render_new_case(
         error,
         parties,
         party_error,
+        choose_site,
     };
     (status, page).into_response()
 }
@@ -1013,10 +1190,12 @@ struct NewCaseChooser {
     links: Vec<(String, String)>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 struct NewCaseQuery {
     /// The code of the case this one is opened from (e.g. a petition a dispute comes from).
     from: Option<String>,
+    /// The site the case is about (e.g. an inspection started from the site's page).
+    site: Option<String>,
 }
 
 async fn new_case_form(
@@ -1030,7 +1209,7 @@ async fn new_case_form(
         Err(r) => return r,
     };
     let id = new_request_id(&p);
-    render_new_case(&s, &p, &kind, id, None, q.from.as_deref()).await
+    render_new_case(&s, &p, &kind, id, None, &q).await
 }
 
 /// The parties a generic intake form names: inputs `party.{role}.{n}.{name|phone|id_number|address}`, each
@@ -1095,7 +1274,7 @@ async fn new_case(
         Ok(r) => Redirect::to(&format!("/cases/{}", r.case.id)).into_response(),
         Err(e) => {
             let failed = Failed { action: &intake, form: &form, error: e };
-            render_new_case(&s, &p, &kind, request_id, Some(failed), None).await
+            render_new_case(&s, &p, &kind, request_id, Some(failed), &NewCaseQuery::default()).await
         }
     }
 }
@@ -1498,4 +1677,132 @@ fn workbook(
     }
     sheet.set_column_width(1, 40)?;
     book.save_to_buffer()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sites.html")]
+struct SitesPage {
+    me: Option<Me>,
+    csrf: String,
+    sites: Vec<SiteView>,
+    /// Offered to those who may register sites: (sector id, name) and (unit id, name).
+    sectors: Vec<(String, String)>,
+    units: Vec<(String, String)>,
+    may_register: bool,
+    error: Option<String>,
+    /// The refused form's values, kept.
+    form: BTreeMap<String, String>,
+}
+
+impl SitesPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+fn may_register_sites(p: &Principal) -> bool {
+    p.roles.iter().any(|r| matches!(r, Role::SystemAdmin | Role::SafetyInspector | Role::Leader))
+}
+
+/// The registered sites, and the form to register one.
+async fn render_sites(s: &AppState, p: &Principal, failed: Option<(DomainError, &[(String, String)])>) -> Response {
+    let sites = match s.svc.sites().await {
+        Ok(x) => x,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let units = match s.svc.store.units().await {
+        Ok(u) => u.into_iter().map(|u| (u.id.to_string(), u.name)).collect(),
+        Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
+    };
+    let sectors = s.svc.checklists.sectors.iter().map(|x| (x.id.clone(), x.name.clone())).collect();
+    let status = if failed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let (error, form) = match failed {
+        Some((e, form)) => (Some(e.message), form.iter().cloned().collect()),
+        None => (None, BTreeMap::new()),
+    };
+    let page = SitesPage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        sites,
+        sectors,
+        units,
+        may_register: may_register_sites(p),
+        error,
+        form,
+    };
+    (status, page).into_response()
+}
+
+async fn sites_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match staff(&s, &headers, false).await {
+        Ok(p) => render_sites(&s, &p, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn create_site(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let result = match get("unit_id").parse::<i64>() {
+        Ok(unit_id) => {
+            let site = taizhang_store::Site {
+                code: get("code"),
+                name: get("name"),
+                sector: get("sector"),
+                unit_id,
+                address: get("address"),
+            };
+            s.svc.create_site(Some(&p), site).await
+        }
+        Err(_) => Err(DomainError::new(ErrorCode::MissingField, "请选择负责单位").at("unit_id")),
+    };
+    match result {
+        Ok(site) => Redirect::to(&format!("/sites/{}", site.code)).into_response(),
+        Err(e) => render_sites(&s, &p, Some((e, &form))).await,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "site.html")]
+struct SitePage {
+    me: Option<Me>,
+    d: taizhang_service::sites::SiteDetail,
+    /// (href, label) for each kind about a site the user may open, e.g. 新建安全检查.
+    start: Vec<(String, String)>,
+    /// (id, code, kind name, title, state, registered)
+    cases: Vec<(i64, String, String, String, String, String)>,
+}
+
+/// A site: its sector's checklist, the cases about it, and links to start a case about it (an inspection).
+async fn site_page(State(s): State<AppState>, headers: HeaderMap, Path(code): Path<String>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let d = match s.svc.site_detail(&p, &code).await {
+        Ok(d) => d,
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    let start = s
+        .svc
+        .kinds_to_open(&p)
+        .into_iter()
+        .filter(|(k, _)| s.svc.workflows.get(k).is_ok_and(|d| d.site_field().is_some()))
+        .map(|(k, name)| (format!("/cases/new/{k}?site={}", d.site.code), format!("新建{name}")))
+        .collect();
+    let kind_name = |k: &str| s.svc.workflows.get(k).map(|d| d.name.clone()).unwrap_or_else(|_| k.to_string());
+    let cases = d
+        .cases
+        .iter()
+        .flat_map(|c| c.items.iter())
+        .map(|c| (c.id, c.code.clone(), kind_name(&c.kind), c.title.clone(), c.state_name.clone(), local(c.created_at)))
+        .collect();
+    SitePage { me: Some(me(&p)), d, start, cases }.into_response()
 }

@@ -3,7 +3,7 @@
 //! and a self-hosted challenge, and following a case with its query code and password — the timeline in plain
 //! words, the reply, rating it, requesting review within the window.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -469,7 +469,7 @@ fn portal_case_page(
             documents: e.documents.iter().map(|d| format!("{}（{}）", d.name, d.number)).collect(),
         })
         .collect();
-    let (forms, error) = action_forms(&view.available_actions, &BTreeMap::new(), failed);
+    let (forms, error) = action_forms(&view.available_actions, &crate::pages::FormContext::default(), failed);
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     no_store((
         status,

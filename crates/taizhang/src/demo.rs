@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{Datelike, Duration, Utc};
 use serde_json::{Map, Value, json};
 use taizhang_domain::access::Role;
+use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_service::cases::{Actor, IntakeRequest, PartyInput};
 use taizhang_service::{Clock, ManualClock, Principal};
@@ -421,7 +422,15 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         }
     }
     let (grid_states, grid_ids) = grid_events(&svc, &clock, &principals, &units, now).await?;
-    let hazard_states = hazards(&svc, &clock, &principals, &units, now).await?;
+    let inspected = inspections(&svc, &clock, &principals, &units, now).await?;
+    let inspection_ids: Vec<i64> = inspected.values().copied().collect();
+    let hazard_states = hazards(&svc, &clock, &principals, &units, now, inspected).await?;
+    let mut inspection_states: BTreeMap<String, usize> = BTreeMap::new();
+    for id in inspection_ids {
+        if let Some(r) = svc.store.case(id).await.map_err(taizhang_service::se)? {
+            *inspection_states.entry(r.state).or_default() += 1;
+        }
+    }
     let sources = (grid_ids.first().copied(), first_claim);
     let dispute_states = disputes(&svc, &clock, &principals, &units, now, sources).await?;
     let (incident_states, task_states) = incidents(&svc, &clock, &principals, &units, now).await?;
@@ -435,6 +444,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     }
     let kinds = [
         ("grid_event", &grid_states),
+        ("inspection", &inspection_states),
         ("hazard", &hazard_states),
         ("dispute", &dispute_states),
         ("incident", &incident_states),
@@ -452,50 +462,101 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     Ok(report)
 }
 
-/// (sector, site, location, checklist item, title, description) — what an inspector finds on a round.
-const HAZARD_MATTERS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    (
-        "school",
-        "临江市第三中学",
-        "学生宿舍 2 号楼",
-        "wiring",
-        "宿舍私拉电线充电",
-        "走廊私拉电线给电动车充电，插线板放在木柜上。",
-    ),
-    (
-        "school",
-        "河口镇中心小学",
-        "食堂后厨",
-        "canteen",
-        "燃气软管老化",
-        "燃气灶连接软管老化开裂，未安装燃气泄漏报警器。",
-    ),
-    ("school", "城关街道幼儿园", "教学楼一楼", "evacuation", "疏散通道堆放杂物", "东侧安全出口被桌椅杂物堵塞。"),
-    (
-        "construction",
-        "光明街安置房工地",
-        "3 号楼塔吊",
-        "structure",
-        "塔吊附墙件松动",
-        "塔吊第二道附墙件螺栓松动，未按方案检查。",
-    ),
-    (
-        "crowded_place",
-        "幸福路农贸市场",
-        "二楼商铺",
-        "fire_equipment",
-        "消防栓无水",
-        "二楼 3 个室内消火栓无水，水带缺失。",
-    ),
-    (
-        "construction",
-        "东城区某建材厂",
-        "粉尘车间",
-        "other",
-        "粉尘车间未设防爆设施",
-        "木粉尘车间电气不防爆，除尘系统停用。",
-    ),
+/// (code, name, sector, responsible unit, address) — the sites inspectors visit.
+const SITES: &[(&str, &str, &str, &str, &str)] = &[
+    ("LJ-SZ-003", "临江市第三中学", "school", "349900-JY", "东城区幸福路 88 号"),
+    ("DC-HK-XX01", "河口镇中心小学", "school", "349900-JY", "东城区河口镇河口村"),
+    ("DC-CG-YEY01", "城关街道幸福幼儿园", "school", "349900-JY", "东城区幸福路 12 号"),
+    ("DC-ZJ-GMJ01", "光明街安置房工地", "construction", "349901-ZJ", "东城区光明街 80 号"),
+    ("DC-CG-NM01", "幸福路农贸市场", "crowded_place", "349901001", "东城区幸福路 36 号"),
+    ("DC-QY-JC01", "东城区某建材厂", "other", "349901-ZJ", "东城区工业园 6 号"),
+    ("XH-HB-WH01", "湖滨街道文化活动中心", "crowded_place", "349902001", "西湖区滨江大道 9 号"),
 ];
+
+/// (site, location, checklist item, title, description) — what an inspector finds on a round.
+const HAZARD_MATTERS: &[(&str, &str, &str, &str, &str)] = &[
+    ("LJ-SZ-003", "学生宿舍 2 号楼", "wiring", "宿舍私拉电线充电", "走廊私拉电线给电动车充电，插线板放在木柜上。"),
+    ("DC-HK-XX01", "食堂后厨", "canteen", "燃气软管老化", "燃气灶连接软管老化开裂，未安装燃气泄漏报警器。"),
+    ("DC-CG-YEY01", "教学楼一楼", "evacuation", "疏散通道堆放杂物", "东侧安全出口被桌椅杂物堵塞。"),
+    ("DC-ZJ-GMJ01", "3 号楼塔吊", "lifting", "塔吊附墙件松动", "塔吊第二道附墙件螺栓松动，未按方案检查。"),
+    ("DC-CG-NM01", "二楼商铺", "fire_equipment", "消防栓无水", "二楼 3 个室内消火栓无水，水带缺失。"),
+    ("DC-QY-JC01", "粉尘车间", "wiring", "粉尘车间未设防爆设施", "木粉尘车间电气不防爆，除尘系统停用。"),
+];
+
+/// The sites, and one inspection of each against its sector's checklist, before the hazards are registered:
+/// each item passes except the one where the site's hazard was found. Returns each site's inspection.
+async fn inspections(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<&'static str, i64>> {
+    let inspector = &principals["inspector"];
+    let mut ids = BTreeMap::new();
+    for (i, (code, name, sector, unit, address)) in SITES.iter().enumerate() {
+        let site = taizhang_store::Site {
+            code: code.to_string(),
+            name: name.to_string(),
+            sector: sector.to_string(),
+            unit_id: units[unit],
+            address: address.to_string(),
+        };
+        svc.create_site(None, site).await?;
+        let found = HAZARD_MATTERS.iter().find(|m| m.0 == *code);
+        let answers: Map<String, Value> = svc
+            .checklists
+            .sector_or_err(sector)?
+            .items
+            .iter()
+            .map(|item| match found {
+                Some((_, location, it, title, _)) if *it == item.id => {
+                    (item.id.clone(), json!({"result": "hazard", "note": format!("{location}：{title}")}))
+                }
+                _ => (item.id.clone(), json!({"result": "ok"})),
+            })
+            .collect();
+        // Inspected three hours before its first hazard is registered; a site whose hazard is not yet
+        // registered was inspected the day before yesterday, one with nothing found a month ago.
+        let first_hazard = HAZARD_PATHS.iter().enumerate().position(|(h, path)| hazard_matter(h, path).0 == *code);
+        let day = match (first_hazard, found) {
+            (Some(h), _) => now - Duration::days(40 - h as i64) - Duration::hours(3),
+            (None, Some(_)) => now - Duration::days(2),
+            (None, None) => now - Duration::days(30 - i as i64),
+        };
+        let fields = f(&[
+            ("site", json!(code)),
+            ("inspected_on", json!(day.with_timezone(&china_tz()).date_naive().to_string())),
+            ("inspectors", json!("王强、李明")),
+            ("findings", Value::Object(answers)),
+            (
+                "summary",
+                json!(if found.is_some() {
+                    "发现隐患，当场告知负责人，逐项登记整改"
+                } else {
+                    "未发现隐患"
+                }),
+            ),
+        ]);
+        // Nothing found: filed the same day. Otherwise filed once its hazard is registered (below).
+        let steps: Vec<Step<'_>> = if found.is_none() {
+            vec![(day + Duration::hours(2), inspector, "file", f(&[("note", json!("未发现隐患，归档"))]))]
+        } else {
+            vec![]
+        };
+        let (id, _) = play(svc, clock, now, "inspection", (day, inspector, fields, vec![]), steps).await?;
+        ids.insert(*code, id);
+    }
+    Ok(ids)
+}
+
+/// What the `i`th hazard (driven to `path`) is: major ones are at the building-materials plant.
+fn hazard_matter(i: usize, path: &str) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+    if MAJOR_PATHS.contains(&path) { HAZARD_MATTERS[5] } else { HAZARD_MATTERS[i % 5] }
+}
+
+const MAJOR_PATHS: &[&str] =
+    &["major_reported", "plan_approved", "major_rectifying", "evaluated", "review_pending", "closed_major"];
 
 /// The end states hazards are driven to.
 const HAZARD_PATHS: &[&str] = &[
@@ -519,15 +580,15 @@ async fn hazards(
     principals: &BTreeMap<&str, Principal>,
     units: &BTreeMap<&str, i64>,
     now: chrono::DateTime<Utc>,
+    mut inspections: BTreeMap<&'static str, i64>,
 ) -> DomainResult<BTreeMap<String, usize>> {
     let inspector = &principals["inspector"];
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for (i, path) in HAZARD_PATHS.iter().enumerate() {
-        let major =
-            ["major_reported", "plan_approved", "major_rectifying", "evaluated", "review_pending", "closed_major"]
-                .contains(path);
-        let (sector, site, location, item, title, description) =
-            if major { HAZARD_MATTERS[5] } else { HAZARD_MATTERS[i % 5] };
+        let (site, location, item, title, description) = hazard_matter(i, path);
+        let sector = SITES.iter().find(|s| s.0 == site).map(|s| s.2).unwrap_or("other");
+        let item_name =
+            svc.checklists.sector(sector).and_then(|s| s.items.iter().find(|x| x.id == item)).map(|x| x.name.clone());
         // Schools answer to the education bureau, the rest to the district's housing and construction bureau.
         let (dept, staff, leader) = if sector == "school" {
             ("349900-JY", &principals["jy_staff"], &principals["jy_leader"])
@@ -536,14 +597,18 @@ async fn hazards(
         };
         let start = now - Duration::days(40 - i as i64);
         let at = |days: i64| start + Duration::days(days);
-        let fields = f(&[
-            ("sector", json!(sector)),
+        let mut fields = f(&[
             ("site", json!(site)),
             ("location", json!(location)),
-            ("checklist_item", json!(item)),
+            ("checklist_item", json!(item_name)),
             ("title", json!(title)),
             ("description", json!(description)),
         ]);
+        // The first hazard at a site comes from its inspection, which is then filed.
+        let source = inspections.remove(site);
+        if let Some(inspection) = source {
+            fields.insert("inspection".into(), json!(inspection));
+        }
         let mut steps: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![];
         let notice = f(&[
             ("grade", json!("general")),
@@ -577,17 +642,7 @@ async fn hazards(
                         ("legal_basis", json!("《中华人民共和国安全生产法》第七十条")),
                     ]),
                 ));
-                let stage = [
-                    "major_reported",
-                    "plan_approved",
-                    "major_rectifying",
-                    "evaluated",
-                    "review_pending",
-                    "closed_major",
-                ]
-                .iter()
-                .position(|p| p == path)
-                .unwrap_or(0);
+                let stage = MAJOR_PATHS.iter().position(|p| p == path).unwrap_or(0);
                 let later: Vec<(i64, &Principal, &str, Map<String, Value>)> = vec![
                     (
                         5,
@@ -613,6 +668,10 @@ async fn hazards(
         let steps = steps.into_iter().map(|(days, who, action, fields)| (at(days), who, action, fields)).collect();
         let (_, state) = play(svc, clock, now, "hazard", (at(0), inspector, fields, vec![]), steps).await?;
         *states.entry(state).or_default() += 1;
+        if let Some(inspection) = source {
+            clock.set(at(0) + Duration::hours(1));
+            svc.act(Actor::Staff(inspector), inspection, "file", f(&[("note", json!("隐患已登记"))]), None).await?;
+        }
     }
     Ok(states)
 }

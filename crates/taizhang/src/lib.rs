@@ -58,6 +58,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         portal: Arc::new(taizhang_service::portal::PortalInfo::load(&loc.data_dir)?),
         routing: Arc::new(routing),
         plans: Arc::new(plans),
+        checklists: Arc::new(taizhang_service::sites::load_checklists(&loc.data_dir)?),
     })
 }
 

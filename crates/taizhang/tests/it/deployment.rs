@@ -183,7 +183,7 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
     assert!(dir.join("demo-accounts.txt").exists());
     let svc = taizhang::build_default(&loc).await.unwrap();
-    for kind in ["petition", "grid_event", "hazard", "dispute", "incident", "task", "sweep"] {
+    for kind in ["petition", "grid_event", "inspection", "hazard", "dispute", "incident", "task", "sweep"] {
         let def = svc.workflows.get(kind).unwrap();
         for state in &def.states {
             assert!(report.contains(&format!("{}：", state.name)), "no demo {kind} in state {}: {report}", state.id);
@@ -193,8 +193,12 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 11 + 9 + 5 + 5 + 6,
-        "48 petitions, 26 grid events, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports"
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6,
+        "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports"
+    );
+    assert!(
+        report.contains("安全检查 7 件：\n  已归档：6 件\n  已检查待跟进：1 件"),
+        "one inspection's hazard is still to be registered: {report}"
     );
     assert!(report.contains("已接报待核实：1 件"), "the alert nobody acknowledged: {report}");
     assert!(report.contains("已销号：2 件"), "both the general and the major hazard are closed out: {report}");

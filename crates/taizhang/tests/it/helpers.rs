@@ -221,6 +221,22 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         };
         svc.create_grid(None, grid).await.expect("grid");
     }
+    // Sites the hazard tests inspect (the inspection test registers its own through the API).
+    for (code, name, sector) in [
+        ("SZ-003", "临江市第三中学", "school"),
+        ("SY-XX", "东城区实验小学", "school"),
+        ("JC-001", "东城区某建材厂", "other"),
+        ("HD-001", "幸福社区活动中心", "crowded_place"),
+    ] {
+        let site = taizhang_store::Site {
+            code: code.into(),
+            name: name.into(),
+            sector: sector.into(),
+            unit_id: units["dc"],
+            address: String::new(),
+        };
+        svc.create_site(None, site).await.expect("site");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

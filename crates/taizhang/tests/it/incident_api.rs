@@ -147,7 +147,7 @@ async fn an_overdue_rectification_is_escalated_by_the_sweeper(app: TestApp) {
         .post(
             &inspector,
             "/api/v1/cases",
-            json!({"kind": "hazard", "fields": {"sector": "school", "site": "东城区实验小学",
+            json!({"kind": "hazard", "fields": {"site": "SY-XX",
             "location": "食堂", "title": "灭火器过期", "description": "食堂 4 具灭火器压力不足"}}),
         )
         .await;

@@ -36,6 +36,7 @@ fn row(slot: &Slot, title: &str) -> CaseRow {
         state_json: "{}".into(),
         parent_id: None,
         next_timer_at: None,
+        site_code: None,
     }
 }
 

@@ -607,3 +607,65 @@ async fn the_district_sees_which_townships_missed_their_sweep_report() {
     let (s, _) = leader.get(&app, "/periodic/sweep?year=2026&month=13").await;
     assert_eq!(s, 400);
 }
+
+/// An inspector opens a school's page, starts an inspection there, ticks the school checklist item by item
+/// (a note left out where a hazard is marked is explained and the answers kept), prints the record, and
+/// opens the hazard found from the inspection page with the site carried over.
+#[tokio::test]
+async fn an_inspector_ticks_the_checklist_of_a_site_and_opens_the_hazard_found() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let inspector = sign_in(&app, "inspector").await;
+    let (s, page) = inspector.get(&app, "/sites").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("临江市第三中学") && page.contains("登记场所"), "{page}");
+    let (s, page) = inspector.get(&app, "/sites/SZ-003").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("学校检查表") && page.contains("开水房"), "{page}");
+    let start = "/cases/new/inspection?site=SZ-003";
+    assert!(page.contains(&start.replace('&', "&amp;")) && page.contains("新建安全检查"), "{page}");
+    // Without a site the form first asks for one.
+    let (_, page) = inspector.get(&app, "/cases/new/inspection").await;
+    assert!(page.contains("载入检查表") && !page.contains("name=\"findings.canteen\""), "{page}");
+    let (s, form) = inspector.get(&app, start).await;
+    assert_eq!(s, 200);
+    assert!(form.contains("name=\"findings.canteen\"") && form.contains("留样 48 小时"), "{form}");
+    let csrf = hidden(&form, "csrf");
+    let request_id = hidden(&form, "client_request_id");
+    let items = ["teaching_building", "dormitory", "canteen", "water_room", "wiring", "fire_equipment", "food_supply"];
+    let keys: Vec<String> = items.iter().map(|i| format!("findings.{i}")).collect();
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("client_request_id", &request_id),
+        ("site", "SZ-003"),
+        ("inspected_on", "2026-03-02"),
+        ("inspectors", "王强"),
+        ("findings.evacuation", "ok"),
+        ("findings.gate", "na"),
+        ("findings.dormitory.note", ""),
+    ];
+    fields.extend(keys.iter().map(|k| (k.as_str(), if k.ends_with("dormitory") { "hazard" } else { "ok" })));
+    let (s, html, _) = inspector.post(&app, "/cases/new/inspection", &fields).await;
+    assert_eq!(s, 400);
+    assert!(html.contains("“宿舍”存在隐患，请写明发现的问题"), "{html}");
+    assert!(html.contains("name=\"findings.dormitory\" value=\"hazard\" checked"), "answers kept: {html}");
+    fields.retain(|(k, _)| *k != "findings.dormitory.note");
+    fields.push(("findings.dormitory.note", "宿舍走廊私拉电线充电"));
+    let (s, _, location) = inspector.post(&app, "/cases/new/inspection", &fields).await;
+    assert_eq!(s, 303);
+    let case_url = location.unwrap();
+    let (_, page) = inspector.get(&app, &case_url).await;
+    assert!(page.contains("检查结果") && page.contains("宿舍走廊私拉电线充电"), "{page}");
+    assert!(page.contains("<a href=\"/sites/SZ-003\">临江市第三中学</a>"), "{page}");
+    assert!(page.contains("存在隐患 1 项"), "the timeline sums the answers up: {page}");
+    let (_, doc) = inspector.get(&app, &format!("{case_url}/documents/1/inspection_record")).await;
+    assert!(
+        doc.contains("检查场所：临江市第三中学") && doc.contains("宿舍：存在隐患（宿舍走廊私拉电线充电）"),
+        "{doc}"
+    );
+    // The hazard, opened from the inspection: the site comes with it.
+    let code = page.split("/cases/new/hazard?from=").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (s, form) = inspector.get(&app, &format!("/cases/new/hazard?from={code}")).await;
+    assert_eq!(s, 200);
+    assert!(form.contains("<option value=\"SZ-003\" selected>"), "the site is carried over: {form}");
+    assert!(form.contains(&format!("value=\"{code}\"")), "{form}");
+}

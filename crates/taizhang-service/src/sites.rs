@@ -1,0 +1,182 @@
+//! Sites that are inspected (场所: schools, markets, enterprises, building sites) and their sectors'
+//! inspection checklists (`domain::checklist`, `<data>/checklists.toml` or the shipped lists). A case field of
+//! type `site` names a registered site; a `checklist` field is checked against the list of that site's sector.
+//! Sites are not personal data: every staff member may list them; registering one is audited.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use taizhang_domain::access::Role;
+use taizhang_domain::checklist::{Checklists, Finding};
+use taizhang_domain::workflow::{CaseState, FieldType, WorkflowDef};
+use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+use taizhang_store::Site;
+
+use crate::cases::{CasePage, ListQuery};
+use crate::{Principal, Service, se};
+
+/// `<data>/checklists.toml` if the deployment has one, else the shipped lists.
+pub fn load_checklists(dir: &Path) -> DomainResult<Checklists> {
+    let path = dir.join("checklists.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Checklists::parse(&text, &path.display().to_string()),
+        Err(_) => Ok(Checklists::default_lists()),
+    }
+}
+
+/// A site with its unit's and sector's names.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SiteView {
+    pub code: String,
+    pub name: String,
+    pub sector: String,
+    pub sector_name: String,
+    pub unit_id: i64,
+    pub unit_name: String,
+    pub address: String,
+}
+
+impl Service {
+    async fn site_view(&self, s: Site) -> DomainResult<SiteView> {
+        let unit_name = self.store.unit(s.unit_id).await.map_err(se)?.map(|u| u.name).unwrap_or_default();
+        let sector_name = self.checklists.sector(&s.sector).map(|x| x.name.clone()).unwrap_or_else(|| s.sector.clone());
+        Ok(SiteView {
+            code: s.code,
+            name: s.name,
+            sector: s.sector,
+            sector_name,
+            unit_id: s.unit_id,
+            unit_name,
+            address: s.address,
+        })
+    }
+
+    /// Registers a site (system administrators, safety inspectors and leaders), audited.
+    pub async fn create_site(&self, by: Option<&Principal>, site: Site) -> DomainResult<SiteView> {
+        if let Some(p) = by
+            && !p.roles.iter().any(|r| matches!(r, Role::SystemAdmin | Role::SafetyInspector | Role::Leader))
+        {
+            return Err(DomainError::new(ErrorCode::Forbidden, "只有系统管理员、安全检查员和领导可以登记场所"));
+        }
+        let code = site.code.trim();
+        if code.is_empty()
+            || code.len() > 40
+            || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(
+                DomainError::new(ErrorCode::InvalidInput, "场所编码应为字母、数字或连字符，最多 40 位").at("code")
+            );
+        }
+        let name = site.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(DomainError::new(ErrorCode::InvalidInput, "场所名称不能为空，且不超过 100 字").at("name"));
+        }
+        let address = site.address.trim();
+        if address.chars().count() > 200 {
+            return Err(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字").at("address"));
+        }
+        self.checklists.sector_or_err(&site.sector).map_err(|e| e.at("sector"))?;
+        if self.store.unit(site.unit_id).await.map_err(se)?.is_none() {
+            return Err(
+                DomainError::new(ErrorCode::InvalidInput, format!("单位 {} 不存在", site.unit_id)).at("unit_id")
+            );
+        }
+        let site = Site { code: code.into(), name: name.into(), address: address.into(), ..site };
+        let site = self.store.create_site(site).await.map_err(|e| se(e).at("code"))?;
+        self.audit(by, None, "site_created", Some(format!("site:{}", site.code)), "ok", site.name.clone()).await?;
+        self.site_view(site).await
+    }
+
+    pub async fn site(&self, code: &str) -> DomainResult<SiteView> {
+        self.site_view(self.site_or_err(code).await?).await
+    }
+
+    pub async fn sites(&self) -> DomainResult<Vec<SiteView>> {
+        let mut out = vec![];
+        for s in self.store.sites().await.map_err(se)? {
+            out.push(self.site_view(s).await?);
+        }
+        Ok(out)
+    }
+
+    async fn site_or_err(&self, code: &str) -> DomainResult<Site> {
+        self.store
+            .site(code)
+            .await
+            .map_err(se)?
+            .ok_or_else(|| DomainError::new(ErrorCode::NotFound, format!("场所 {code} 尚未登记，请先登记场所")))
+    }
+
+    /// A site, the checklist of its sector, and the cases about it the user may see (newest first).
+    pub async fn site_detail(&self, p: &Principal, code: &str) -> DomainResult<SiteDetail> {
+        let site = self.site_or_err(code).await?;
+        let checklist = self.checklists.sector(&site.sector).map(|s| s.items.clone()).unwrap_or_default();
+        let cases = if p.roles.iter().all(|r| r.is_admin()) {
+            None
+        } else {
+            Some(self.list(p, &ListQuery { site: Some(site.code.clone()), per_page: 100, ..Default::default() }).await?)
+        };
+        Ok(SiteDetail { site: self.site_view(site).await?, checklist, cases })
+    }
+
+    /// The checklist items for a site's sector.
+    pub async fn checklist_items(&self, code: &str) -> DomainResult<Vec<taizhang_domain::checklist::Item>> {
+        let site = self.site_or_err(code).await?;
+        Ok(self.checklists.sector_or_err(&site.sector)?.items.clone())
+    }
+
+    /// A payload's site must be registered, and its checklist answers must fit the checklist of that site's
+    /// sector (the site named in the same payload, else the case's).
+    pub(crate) async fn check_site_fields(
+        &self,
+        def: &WorkflowDef,
+        payload: &Map<String, Value>,
+        current: Option<&CaseState>,
+    ) -> DomainResult<()> {
+        let Some(site_field) = def.site_field() else { return Ok(()) };
+        let code = payload.get(&site_field.id).and_then(Value::as_str).or_else(|| current?.field_str(&site_field.id));
+        let site = match payload.get(&site_field.id).and_then(Value::as_str) {
+            // A field naming an unknown site is bad input, not a missing page.
+            Some(c) => Some(
+                self.site_or_err(c)
+                    .await
+                    .map_err(|e| DomainError::new(ErrorCode::InvalidInput, e.message).at(&site_field.id))?,
+            ),
+            None => None,
+        };
+        for f in def.fields.iter().filter(|f| f.ty == FieldType::Checklist) {
+            let Some(answers) = payload.get(&f.id) else { continue };
+            let site = match (&site, code) {
+                (Some(s), _) => s.clone(),
+                (None, Some(c)) => self.site_or_err(c).await?,
+                (None, None) => {
+                    return Err(DomainError::new(ErrorCode::MissingField, format!("请先选择{}", site_field.name))
+                        .at(&site_field.id));
+                }
+            };
+            let sector = self.checklists.sector_or_err(&site.sector)?;
+            sector.check(answers).map_err(|m| {
+                DomainError::new(ErrorCode::InvalidInput, format!("“{}”有误：{m}", f.name)).at(f.id.as_str())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A checklist field's answers as findings in the list's order, given the site they are about.
+    pub async fn findings(&self, site_code: &str, answers: &Value) -> DomainResult<Vec<Finding>> {
+        let site = self.site_or_err(site_code).await?;
+        let sector = self.checklists.sector_or_err(&site.sector)?;
+        Ok(sector.findings(&answers.as_object().cloned().unwrap_or_default()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SiteDetail {
+    pub site: SiteView,
+    /// The items of the site's sector's checklist.
+    #[schema(value_type = Vec<Object>)]
+    pub checklist: Vec<taizhang_domain::checklist::Item>,
+    /// Inspections, hazards and other cases about the site that the user may see (none for administrators).
+    pub cases: Option<CasePage>,
+}
