@@ -313,3 +313,24 @@ async fn a_city_changes_one_grid_subclass_limit_without_a_rebuild() {
     assert!(handling(&old_case).contains("4 个工作时内处置"), "{old_case}");
     assert!(svc.verify().await.unwrap().ok);
 }
+
+/// A county replaces the shipped inspection checklists with its own file, without a rebuild; a file with a
+/// mistake stops the start with the mistake named.
+#[tokio::test]
+async fn a_county_uses_its_own_inspection_checklists() {
+    let dir = fresh_dir("checklists");
+    let loc = Location::new(&dir, None);
+    let svc = taizhang::build_default(&loc).await.unwrap();
+    assert!(svc.checklists.sector("school").unwrap().items.iter().any(|i| i.name == "开水房"), "shipped lists");
+    drop(svc);
+    let own = "[[sectors]]\nid = \"school\"\nname = \"学校\"\nitems = [\n  { id = \"school_bus\", name = \"校车\", points = \"驾驶人资质、车辆年检、不超员\" },\n  { id = \"canteen\", name = \"食堂\" },\n]\n";
+    std::fs::write(dir.join("checklists.toml"), own).unwrap();
+    let svc = taizhang::build_default(&loc).await.unwrap();
+    let names: Vec<&str> = svc.checklists.sector("school").unwrap().items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["校车", "食堂"]);
+    assert!(svc.checklists.sector("construction").is_none(), "the county's file replaces the shipped one");
+    drop(svc);
+    std::fs::write(dir.join("checklists.toml"), own.replace("canteen", "school_bus")).unwrap();
+    let err = taizhang::build_default(&loc).await.err().expect("refused");
+    assert!(err.message.contains("checklists.toml 有误") && err.message.contains("school_bus 重复"), "{}", err.message);
+}
