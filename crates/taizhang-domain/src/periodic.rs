@@ -1,27 +1,107 @@
-//! Periodic reports (e.g. the monthly dispute sweep, 矛盾纠纷排查): every unit of the named levels files one
-//! report per month — what it found, or a nil report (零报告) — by a day of the following month. Whether each
+//! Periodic reports: every unit of the named levels files one report per period — monthly (the dispute sweep,
+//! 矛盾纠纷排查, due by a day of the following month) or daily (日报告, due by a time of day) — saying what it
+//! found, or a nil report (零报告). Whether each
 //! unit's report is on time, late or missing is decided here from the time of its first filing (the server's
 //! time, recorded in the log: a late report stays late; corrections are later events, not new first filings).
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::deadline::china_tz;
 
-/// What a definition says about its periodic reports.
+/// What a definition says about its periodic reports: monthly (`year_field` + `month_field`, due by the end
+/// of `due_day` of the following month) or daily (`date_field`, due by `due_time` China time on the day).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Periodic {
-    /// Integer fields naming the period reported on.
-    pub year_field: String,
-    pub month_field: String,
+    /// Monthly: integer fields naming the month reported on.
+    #[serde(default)]
+    pub year_field: Option<String>,
+    #[serde(default)]
+    pub month_field: Option<String>,
+    /// Monthly: the report is due by the end of this day of the following month (1–28).
+    #[serde(default)]
+    pub due_day: Option<u32>,
+    /// Daily: the date field naming the day reported on.
+    #[serde(default)]
+    pub date_field: Option<String>,
+    /// Daily: the report is due by this time ("HH:MM", China time) on the day reported on.
+    #[serde(default)]
+    pub due_time: Option<String>,
     /// A choice field summarising the report (e.g. found / nil report), shown in the overview.
     #[serde(default)]
     pub result_field: Option<String>,
-    /// The report is due by the end of this day of the following month (1–28).
-    pub due_day: u32,
     /// The unit levels that must report (e.g. township, village).
     pub levels: Vec<String>,
+}
+
+/// The period one report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Month(i32, u32),
+    Day(NaiveDate),
+}
+
+impl Period {
+    pub fn label_zh(&self) -> String {
+        match self {
+            Period::Month(y, m) => format!("{y} 年 {m} 月"),
+            Period::Day(d) => d.format("%Y 年 %m 月 %d 日").to_string(),
+        }
+    }
+}
+
+impl Periodic {
+    pub fn is_daily(&self) -> bool {
+        self.date_field.is_some()
+    }
+
+    fn due_time_of_day(&self) -> Option<NaiveTime> {
+        NaiveTime::parse_from_str(self.due_time.as_deref()?, "%H:%M").ok()
+    }
+
+    /// The rule's own consistency: exactly one of monthly or daily, with its due rule, and some levels.
+    pub fn check(&self) -> Result<(), String> {
+        let monthly = (&self.year_field, &self.month_field, self.due_day);
+        match (monthly, &self.date_field) {
+            ((Some(_), Some(_), Some(d)), None) if (1..=28).contains(&d) && self.due_time.is_none() => {}
+            ((None, None, None), Some(_)) if self.due_time_of_day().is_some() => {}
+            _ => {
+                return Err("periodic 应为按月（year_field、month_field、due_day 1–28）或按日（date_field、due_time                             HH:MM）之一"
+                    .into());
+            }
+        }
+        if self.levels.is_empty() {
+            return Err("periodic 的 levels 不能为空".into());
+        }
+        Ok(())
+    }
+
+    /// The period a report's fields name, if they name one.
+    pub fn period_of(&self, fields: &BTreeMap<String, Value>) -> Option<Period> {
+        if let Some(f) = &self.date_field {
+            let d = fields.get(f)?.as_str()?;
+            return NaiveDate::parse_from_str(d, "%Y-%m-%d").ok().map(Period::Day);
+        }
+        let int = |f: &Option<String>| fields.get(f.as_deref()?)?.as_i64();
+        Some(Period::Month(int(&self.year_field)? as i32, int(&self.month_field)? as u32))
+    }
+
+    /// When reports on `period` may be filed from, and when they are due (exclusive). None for an impossible
+    /// period or one of the other frequency.
+    pub fn window(&self, period: Period) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match period {
+            Period::Month(y, m) if !self.is_daily() => Some((month_start(y, m)?, due_at(y, m, self.due_day?)?)),
+            Period::Day(d) if self.is_daily() => {
+                let at = |t: NaiveTime| china_tz().from_local_datetime(&d.and_time(t)).single();
+                Some((at(NaiveTime::MIN)?.with_timezone(&Utc), at(self.due_time_of_day()?)?.with_timezone(&Utc)))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,5 +169,49 @@ mod tests {
         assert_eq!(status(Some(due), due, due), ReportStatus::Late);
         assert_eq!(status(None, due, just_before), ReportStatus::Pending);
         assert_eq!(status(None, due, due), ReportStatus::Missing);
+    }
+
+    fn daily() -> Periodic {
+        Periodic {
+            year_field: None,
+            month_field: None,
+            due_day: None,
+            date_field: Some("report_date".into()),
+            due_time: Some("16:00".into()),
+            result_field: None,
+            levels: vec!["township".into()],
+        }
+    }
+
+    #[test]
+    fn a_daily_report_is_due_at_its_time_of_day_china_time() {
+        let rule = daily();
+        assert_eq!(rule.check(), Ok(()));
+        let fields: BTreeMap<String, Value> =
+            [("report_date".to_string(), Value::from("2026-03-02"))].into_iter().collect();
+        let day = rule.period_of(&fields).unwrap();
+        assert_eq!(day, Period::Day(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()));
+        let (start, due) = rule.window(day).unwrap();
+        assert_eq!(start, parse_start("2026-03-02T00:00").unwrap());
+        assert_eq!(due, parse_start("2026-03-02T16:00").unwrap());
+        assert_eq!(rule.window(Period::Month(2026, 3)), None, "a daily rule has no months");
+        let minute_before = parse_start("2026-03-02T15:59").unwrap();
+        assert_eq!(status(None, due, minute_before), ReportStatus::Pending);
+        assert_eq!(status(None, due, due), ReportStatus::Missing);
+        assert_eq!(status(Some(due + chrono::Duration::minutes(5)), due, due), ReportStatus::Late);
+        assert_eq!(day.label_zh(), "2026 年 03 月 02 日");
+    }
+
+    #[test]
+    fn a_rule_is_monthly_or_daily_never_both() {
+        let mut both = daily();
+        both.due_day = Some(5);
+        assert!(both.check().is_err());
+        let mut no_time = daily();
+        no_time.due_time = Some("25:00".into());
+        assert!(no_time.check().is_err());
+        let mut no_levels = daily();
+        no_levels.levels.clear();
+        assert!(no_levels.check().is_err());
     }
 }

@@ -610,18 +610,21 @@ impl WorkflowDef {
         }
 
         if let Some(p) = &self.periodic {
-            for f in [&p.year_field, &p.month_field] {
+            p.check().or_else(err)?;
+            for f in [&p.year_field, &p.month_field].into_iter().flatten() {
                 if !self.field(f).is_some_and(|d| d.ty == FieldType::Int) || !intake.requires.contains(f) {
                     return err(format!("periodic 的字段 {f} 必须是登记动作 requires 中的整数字段"));
                 }
+            }
+            if let Some(f) = &p.date_field
+                && (!self.field(f).is_some_and(|d| d.ty == FieldType::Date) || !intake.requires.contains(f))
+            {
+                return err(format!("periodic 的字段 {f} 必须是登记动作 requires 中的日期字段"));
             }
             if let Some(f) = &p.result_field
                 && !self.field(f).is_some_and(|d| d.ty == FieldType::Choice)
             {
                 return err(format!("periodic 的 result_field {f} 必须是选项字段"));
-            }
-            if !(1..=28).contains(&p.due_day) || p.levels.is_empty() {
-                return err("periodic 的 due_day 应为 1–28，levels 不能为空".to_string());
             }
         }
         if let Some(lp) = &self.closed_loop {
@@ -745,6 +748,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("task.toml", include_str!("../workflows/task.toml")),
     ("sweep.toml", include_str!("../workflows/sweep.toml")),
     ("inspection.toml", include_str!("../workflows/inspection.toml")),
+    ("daily_report.toml", include_str!("../workflows/daily_report.toml")),
 ];
 
 impl Registry {
@@ -1941,6 +1945,7 @@ mod tests {
             ("grid_event.toml", 2, "d1060f1d0e3c8ac2b407fd2059b2aea938925451a36108ca9584b6df62dd24b9"),
             ("hazard.toml", 3, "6ce3280a2bf042249b58a922a152784a9097a424331632a3caa8a7305615722f"),
             ("inspection.toml", 1, "1f5eb09b26015fea318e1b343ed3b2ea50fb36dc777abe679287c4860571da40"),
+            ("daily_report.toml", 1, "c5691f0b38cbc9e02f6dde887685589993bb15de040ac314a3e3ac99078d3925"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 1, "273f72358e143e0a34af154aa8dfc155be1e15e119df0142755f3247229e75af"),
             ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),

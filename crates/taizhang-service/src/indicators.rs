@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use taizhang_domain::access::{in_scope, is_accused};
+use taizhang_domain::deadline::china_tz;
 use taizhang_domain::indicators::LoopCounts;
+use taizhang_domain::periodic::Period;
 use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{CaseState, EventPayload, FieldType, apply_event, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
@@ -179,20 +181,25 @@ pub struct UnitReport {
     #[schema(value_type = String)]
     pub status: taizhang_domain::periodic::ReportStatus,
     pub status_label: String,
-    /// When the first report for the month was filed (server time).
+    /// When the first report for the period was filed (server time).
     pub filed_at: Option<DateTime<Utc>>,
     pub case_id: Option<i64>,
     /// The report's result in words (e.g. 零报告（未发现矛盾纠纷）).
     pub result: Option<String>,
 }
 
-/// Who has filed a kind's periodic report for a month, under the viewer's unit.
+/// Who has filed a kind's periodic report for a month or a day, under the viewer's unit.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodicReport {
     pub kind: String,
     pub kind_name: String,
-    pub year: i32,
-    pub month: u32,
+    /// The period in words, e.g. "2026 年 1 月" or "2026 年 03 月 02 日".
+    pub period: String,
+    /// Monthly reports: the month reported on.
+    pub year: Option<i32>,
+    pub month: Option<u32>,
+    /// Daily reports: the day reported on.
+    pub date: Option<NaiveDate>,
     /// Reports first filed from this instant on are late.
     pub due_at: DateTime<Utc>,
     pub units: Vec<UnitReport>,
@@ -202,26 +209,42 @@ pub struct PeriodicReport {
 }
 
 impl Service {
-    /// Every unit of the reporting levels in the viewer's subtree, with its report for `year`/`month`: on
-    /// time, late (迟报), missing (漏报) or not yet due. The unit above sees its units' gaps.
+    /// Every unit of the reporting levels in the viewer's subtree, with its report for the period: on time,
+    /// late (迟报), missing (漏报) or not yet due. The unit above sees its units' gaps. The period is
+    /// `year`/`month` for monthly reports (default: last month) and `date` for daily ones (default: today).
     pub async fn periodic_report(
         &self,
         p: &Principal,
         kind: &str,
-        year: i32,
-        month: u32,
+        year: Option<i32>,
+        month: Option<u32>,
+        date: Option<&str>,
     ) -> DomainResult<PeriodicReport> {
         self.require_case_worker(p)?;
         let def = self.workflows.get(kind)?.clone();
         let Some(rule) = def.periodic.clone() else {
             return Err(DomainError::new(ErrorCode::InvalidInput, format!("{}不是定期报告", def.name)));
         };
-        let bad_period = || DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月");
-        if !(2000..=2100).contains(&year) {
-            return Err(bad_period());
-        }
-        let due = taizhang_domain::periodic::due_at(year, month, rule.due_day).ok_or_else(bad_period)?;
-        let start = taizhang_domain::periodic::month_start(year, month).ok_or_else(bad_period)?;
+        let today = self.now().with_timezone(&china_tz()).date_naive();
+        let period = if rule.is_daily() {
+            let day = match date.filter(|d| !d.is_empty()) {
+                Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    DomainError::new(ErrorCode::InvalidInput, "报告日期应为 YYYY-MM-DD 格式").at("date")
+                })?,
+                None => today,
+            };
+            Period::Day(day)
+        } else {
+            let last = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
+            let y = year.unwrap_or(last.year());
+            if !(2000..=2100).contains(&y) {
+                return Err(DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月"));
+            }
+            Period::Month(y, month.unwrap_or(last.month()))
+        };
+        let (start, due) = rule
+            .window(period)
+            .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月"))?;
         let units: Vec<_> = self
             .store
             .units()
@@ -239,8 +262,7 @@ impl Service {
             after = last.id;
             for r in rows {
                 let state = parse_state(&r)?;
-                let int = |f: &str| state.fields.get(f).and_then(|v| v.as_i64());
-                if int(&rule.year_field) != Some(year as i64) || int(&rule.month_field) != Some(month as i64) {
+                if rule.period_of(&state.fields) != Some(period) {
                     continue;
                 }
                 // The result as it stands now, corrections included (the status is from the first filing).
@@ -275,8 +297,19 @@ impl Service {
         Ok(PeriodicReport {
             kind: def.kind.clone(),
             kind_name: def.name.clone(),
-            year,
-            month,
+            period: period.label_zh(),
+            year: match period {
+                Period::Month(y, _) => Some(y),
+                Period::Day(_) => None,
+            },
+            month: match period {
+                Period::Month(_, m) => Some(m),
+                Period::Day(_) => None,
+            },
+            date: match period {
+                Period::Day(d) => Some(d),
+                Period::Month(..) => None,
+            },
             due_at: due,
             missing: units.iter().filter(|u| u.status == ReportStatus::Missing).count(),
             late: units.iter().filter(|u| u.status == ReportStatus::Late).count(),

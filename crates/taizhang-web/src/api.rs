@@ -686,24 +686,27 @@ async fn loop_report(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct MonthParams {
-    pub year: i32,
-    /// 1–12
-    pub month: u32,
+pub struct ReportPeriodParams {
+    /// Monthly reports: the year (default: last month's).
+    pub year: Option<i32>,
+    /// Monthly reports: 1–12 (default: last month).
+    pub month: Option<u32>,
+    /// Daily reports: YYYY-MM-DD (default: today).
+    pub date: Option<String>,
 }
 
-/// A periodic report's compliance for a month (e.g. `sweep`, the monthly dispute sweep): every reporting unit
-/// under the caller's unit, on time / late (迟报) / missing (漏报) / not yet due.
+/// A periodic report's compliance for a period (`sweep`, the monthly dispute sweep; `daily_report`, the daily
+/// report): every reporting unit under the caller's unit, on time / late (迟报) / missing (漏报) / not yet due.
 #[utoipa::path(get, path = "/api/v1/periodic/{kind}", tag = "cases", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "e.g. sweep"), MonthParams),
+    params(("kind" = String, Path, description = "e.g. sweep, daily_report"), ReportPeriodParams),
     responses((status = 200, body = taizhang_service::indicators::PeriodicReport), (status = 400, body = ErrorBody)))]
 async fn periodic_report(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(kind): Path<String>,
-    Q(q): Q<MonthParams>,
+    Q(q): Q<ReportPeriodParams>,
 ) -> ApiResult<axum::Json<taizhang_service::indicators::PeriodicReport>> {
-    Ok(axum::Json(s.svc.periodic_report(&p, &kind, q.year, q.month).await?))
+    Ok(axum::Json(s.svc.periodic_report(&p, &kind, q.year, q.month, q.date.as_deref()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/deadline", tag = "tools", params(DeadlineParams),

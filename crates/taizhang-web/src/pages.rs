@@ -1105,9 +1105,10 @@ struct PartySlot {
 }
 
 #[derive(serde::Deserialize)]
-struct MonthQuery {
+struct PeriodQuery {
     year: Option<i32>,
     month: Option<u32>,
+    date: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -1120,21 +1121,18 @@ struct PeriodicPage {
     rows: Vec<(String, String, String, String, Option<i64>, String)>,
 }
 
-/// Who has filed a periodic report (the monthly sweep) under the user's unit; last month by default.
+/// Who has filed a periodic report under the user's unit: last month's sweep, today's daily report.
 async fn periodic_page(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(kind): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<MonthQuery>,
+    axum::extract::Query(q): axum::extract::Query<PeriodQuery>,
 ) -> Response {
     let p = match staff(&s, &headers, false).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    use chrono::Datelike;
-    let today = s.svc.now().with_timezone(&china_tz());
-    let (y, m) = if today.month() == 1 { (today.year() - 1, 12) } else { (today.year(), today.month() - 1) };
-    let r = match s.svc.periodic_report(&p, &kind, q.year.unwrap_or(y), q.month.unwrap_or(m)).await {
+    let r = match s.svc.periodic_report(&p, &kind, q.year, q.month, q.date.as_deref()).await {
         Ok(r) => r,
         Err(e) => return refusal(e, Some(me(&p))),
     };

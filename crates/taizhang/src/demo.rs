@@ -435,6 +435,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let dispute_states = disputes(&svc, &clock, &principals, &units, now, sources).await?;
     let (incident_states, task_states) = incidents(&svc, &clock, &principals, &units, now).await?;
     let sweep_states = sweeps(&svc, &clock, &principals, now).await?;
+    let daily_states = daily_reports(&svc, &clock, &principals, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -450,6 +451,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("incident", &incident_states),
         ("task", &task_states),
         ("sweep", &sweep_states),
+        ("daily_report", &daily_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -1036,6 +1038,49 @@ async fn sweeps(
             let (_, state) = play(svc, clock, now, "sweep", (filed, &principals[who], fields, vec![]), steps).await?;
             *states.entry(state).or_default() += 1;
         }
+    }
+    Ok(states)
+}
+
+/// 城关街道's daily reports for the last week: nil reports and reports with items, one filed late (16:40, after
+/// the 16:00 deadline), one day not reported at all, the oldest archived; today's is not due yet.
+async fn daily_reports(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    let today = now.with_timezone(&china_tz()).date_naive();
+    for back in 1..=7i64 {
+        let day = today - Duration::days(back);
+        // Filed at 15:30 China time; the 3rd day back at 16:40 (late); the 5th day back never.
+        let filed = match back {
+            5 => continue,
+            3 => (16, 40),
+            _ => (15, 30),
+        };
+        let Some(at) = day.and_hms_opt(filed.0, filed.1, 0).and_then(|t| t.and_local_timezone(china_tz()).single())
+        else {
+            continue;
+        };
+        let fields = if back % 2 == 0 {
+            f(&[("report_date", json!(day.to_string())), ("result", json!("nil"))])
+        } else {
+            f(&[
+                ("report_date", json!(day.to_string())),
+                ("result", json!("items")),
+                ("items", json!("石门村后山出现裂缝，已安排专人监测；幸福社区一起邻里纠纷已调解")),
+            ])
+        };
+        let steps: Vec<Step<'_>> = if back == 7 {
+            vec![(at.with_timezone(&Utc) + Duration::days(2), &principals["jd_leader"], "archive", f(&[]))]
+        } else {
+            vec![]
+        };
+        let opened = (at.with_timezone(&Utc), &principals["duty"], fields, vec![]);
+        let (_, state) = play(svc, clock, now, "daily_report", opened, steps).await?;
+        *states.entry(state).or_default() += 1;
     }
     Ok(states)
 }

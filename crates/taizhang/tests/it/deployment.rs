@@ -183,7 +183,9 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
     assert!(dir.join("demo-accounts.txt").exists());
     let svc = taizhang::build_default(&loc).await.unwrap();
-    for kind in ["petition", "grid_event", "inspection", "hazard", "dispute", "incident", "task", "sweep"] {
+    for kind in
+        ["petition", "grid_event", "inspection", "hazard", "dispute", "incident", "task", "sweep", "daily_report"]
+    {
         let def = svc.workflows.get(kind).unwrap();
         for state in &def.states {
             assert!(report.contains(&format!("{}：", state.name)), "no demo {kind} in state {}: {report}", state.id);
@@ -193,8 +195,9 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6,
-        "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports"
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 6,
+        "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports, \
+         6 daily reports"
     );
     assert!(
         report.contains("安全检查 7 件：\n  已归档：6 件\n  已检查待跟进：1 件"),

@@ -3,6 +3,7 @@
 mod browser;
 mod calendar_oracle;
 mod classify_oracle;
+mod daily_ops;
 mod deployment;
 mod dispute_api;
 mod grid_api;

@@ -606,6 +606,11 @@ async fn the_district_sees_which_townships_missed_their_sweep_report() {
     assert!(page.contains("东城区幸福街道") && page.contains("漏报") && page.contains("2026-02-05"), "{page}");
     let (s, _) = leader.get(&app, "/periodic/sweep?year=2026&month=13").await;
     assert_eq!(s, 400);
+    // The daily report: today's, by 16:00, not yet due at 09:00.
+    let (s, page) = leader.get(&app, "/periodic/daily_report").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("日报告报送情况 · 2026 年 03 月 02 日") && page.contains("未到期"), "{page}");
+    assert!(page.contains("type=\"date\" value=\"2026-03-02\"") && page.contains("2026-03-02 16:00"), "{page}");
 }
 
 /// An inspector opens a school's page, starts an inspection there, ticks the school checklist item by item

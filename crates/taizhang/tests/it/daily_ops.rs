@@ -1,0 +1,73 @@
+//! Daily operations on both databases, with the manual clock (no test sleeps): daily reports and nil reports
+//! due by 16:00, a missing report detected at the minute it falls due, a late one staying late after its
+//! correction.
+
+use chrono::TimeZone;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+/// A China-time instant on 2 March 2026 (t0's day).
+fn at(hour: u32, minute: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 3, 2, hour, minute, 0)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+async fn a_missing_daily_report_is_seen_from_above_at_the_minute_it_falls_due(app: TestApp) {
+    let duty = app.token("jd_duty").await;
+    let district = app.token("dc_leader").await;
+    let status = |date: &'static str| {
+        let (app, district) = (&app, district.clone());
+        async move {
+            let (s, b) = app.get(&district, &format!("/api/v1/periodic/daily_report?date={date}")).await;
+            assert_eq!(s, 200, "{b}");
+            let jd =
+                b["units"].as_array().unwrap().iter().find(|u| u["unit"]["name"] == "东城区幸福街道").unwrap().clone();
+            (jd["status"].as_str().unwrap().to_string(), jd, b)
+        }
+    };
+    app.clock.set(at(15, 59));
+    assert_eq!(status("2026-03-02").await.0, "pending", "not due before 16:00");
+    app.clock.set(at(16, 0));
+    let (s, _, b) = status("2026-03-02").await;
+    assert_eq!((s.as_str(), b["missing"].as_i64()), ("missing", Some(1)), "missing from 16:00 on: {b}");
+    assert_eq!(b["period"], "2026 年 03 月 02 日");
+
+    // Filed at 16:05: late, at the server's time; the correction is appended and the report stays late.
+    app.clock.set(at(16, 5));
+    let file = json!({"kind": "daily_report", "fields": {"report_date": "2026-03-02", "result": "items",
+        "items": "幸福路菜市场北门垃圾堆放，已转城管处理"}});
+    let (s, b) = app.post(&duty, "/api/v1/cases", file).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["case"]["id"].as_i64().unwrap();
+    app.clock.set(at(16, 30));
+    let (s, b) = app
+        .act(&duty, id, "correct", json!({"note": "更正：改为零报告，垃圾堆放不属于日报事项", "result": "nil"}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, jd, b) = status("2026-03-02").await;
+    assert_eq!((s.as_str(), b["late"].as_i64()), ("late", Some(1)), "{b}");
+    assert_eq!(jd["filed_at"], json!(at(16, 5)), "the first filing's time, never the correction's: {jd}");
+    assert!(jd["result"].as_str().unwrap().contains("零报告"), "the result as corrected: {jd}");
+    let (_, case) = app.get(&duty, &format!("/api/v1/cases/{id}")).await;
+    assert_eq!(case["events"].as_array().unwrap().len(), 2, "the correction is its own event: {case}");
+
+    // The next morning's nil report is on time; a report is for the unit's own day, checked as a date.
+    app.clock.set(at(9, 0) + chrono::Duration::days(1));
+    let nil = json!({"kind": "daily_report", "fields": {"report_date": "2026-03-03", "result": "nil"}});
+    let (s, b) = app.post(&duty, "/api/v1/cases", nil).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(status("2026-03-03").await.0, "on_time");
+    let (s, b) = app.get(&district, "/api/v1/periodic/daily_report?date=2026-3-3x").await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("date")), "{b}");
+    // Today by default.
+    let (_, b) = app.get(&district, "/api/v1/periodic/daily_report").await;
+    assert_eq!(b["date"], "2026-03-03");
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(daily_reports, a_missing_daily_report_is_seen_from_above_at_the_minute_it_falls_due);
