@@ -60,6 +60,19 @@ pub trait Store: Send + Sync {
     async fn create_site(&self, site: Site) -> StoreResult<Site>;
     async fn sites(&self) -> StoreResult<Vec<Site>>;
     async fn site(&self, code: &str) -> StoreResult<Option<Site>>;
+
+    // ---- duty rosters
+    /// Writes shifts (ids ignored) in one transaction; returns their ids.
+    async fn create_shifts(&self, shifts: Vec<Shift>) -> StoreResult<Vec<i64>>;
+    /// A unit's shifts overlapping [from, to), by start.
+    async fn shifts(&self, unit_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Shift>>;
+    async fn shift(&self, id: i64) -> StoreResult<Option<Shift>>;
+    /// Records a pending swap (id, status and decision ignored); returns its id.
+    async fn create_swap(&self, swap: Swap) -> StoreResult<i64>;
+    /// The swaps of these shifts, oldest first.
+    async fn swaps(&self, shift_ids: &[i64]) -> StoreResult<Vec<Swap>>;
+    /// Decides a pending swap; false when it was not pending (decided already).
+    async fn decide_swap(&self, id: i64, approve: bool, by: i64, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;

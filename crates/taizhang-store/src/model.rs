@@ -42,6 +42,36 @@ pub struct Site {
     pub address: String,
 }
 
+/// One person's duty shift at a unit (值班 or 带班), as planned; swaps are separate rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub id: i64,
+    pub unit_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// `officer` (值班员) or `leader` (带班领导).
+    pub post: String,
+    pub user_id: i64,
+    /// The duty phone for the shift.
+    pub phone: String,
+    pub created_by: Option<i64>,
+}
+
+/// A request to hand a shift to someone else, and the decision on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    pub id: i64,
+    pub shift_id: i64,
+    pub to_user_id: i64,
+    pub reason: String,
+    pub requested_by: i64,
+    pub requested_at: DateTime<Utc>,
+    /// pending | approved | rejected
+    pub status: String,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUnit {
     pub parent_id: Option<i64>,

@@ -37,6 +37,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0005_grids", include_str!("../migrations/sqlite/0005_grids.sql")),
     ("0006_links_timers", include_str!("../migrations/sqlite/0006_links_timers.sql")),
     ("0007_sites", include_str!("../migrations/sqlite/0007_sites.sql")),
+    ("0008_duty", include_str!("../migrations/sqlite/0008_duty.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -46,6 +47,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0005_grids", include_str!("../migrations/postgres/0005_grids.sql")),
     ("0006_links_timers", include_str!("../migrations/postgres/0006_links_timers.sql")),
     ("0007_sites", include_str!("../migrations/postgres/0007_sites.sql")),
+    ("0008_duty", include_str!("../migrations/postgres/0008_duty.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -299,6 +301,33 @@ fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
     })
 }
 
+fn shift_from(r: &AnyRow) -> StoreResult<Shift> {
+    Ok(Shift {
+        id: r.try_get("id")?,
+        unit_id: r.try_get("unit_id")?,
+        starts_at: from_us(r.try_get("starts_us")?),
+        ends_at: from_us(r.try_get("ends_us")?),
+        post: r.try_get("post")?,
+        user_id: r.try_get("user_id")?,
+        phone: r.try_get("phone")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn swap_from(r: &AnyRow) -> StoreResult<Swap> {
+    Ok(Swap {
+        id: r.try_get("id")?,
+        shift_id: r.try_get("shift_id")?,
+        to_user_id: r.try_get("to_user_id")?,
+        reason: r.try_get("reason")?,
+        requested_by: r.try_get("requested_by")?,
+        requested_at: from_us(r.try_get("requested_us")?),
+        status: r.try_get("status")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get::<Option<i64>, _>("decided_us")?.map(from_us),
+    })
+}
+
 fn site_from(r: &AnyRow) -> StoreResult<Site> {
     Ok(Site {
         code: r.try_get("code")?,
@@ -528,6 +557,105 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(site_from).transpose()
+    }
+
+    async fn create_shifts(&self, shifts: Vec<Shift>) -> StoreResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = vec![];
+        for s in shifts {
+            let row = query!(
+                self,
+                "INSERT INTO duty_shifts (unit_id, starts_us, ends_us, post, user_id, phone, created_by, created_us) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+            )
+            .bind(s.unit_id)
+            .bind(us(s.starts_at))
+            .bind(us(s.ends_at))
+            .bind(&s.post)
+            .bind(s.user_id)
+            .bind(&s.phone)
+            .bind(s.created_by)
+            .bind(us(Utc::now()))
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(row.try_get("id")?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn shifts(&self, unit_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Shift>> {
+        let rows = query!(
+            self,
+            "SELECT id, unit_id, starts_us, ends_us, post, user_id, phone, created_by FROM duty_shifts \
+             WHERE unit_id = ? AND ends_us > ? AND starts_us < ? ORDER BY starts_us, post, id"
+        )
+        .bind(unit_id)
+        .bind(us(from))
+        .bind(us(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(shift_from).collect()
+    }
+
+    async fn shift(&self, id: i64) -> StoreResult<Option<Shift>> {
+        let row = query!(
+            self,
+            "SELECT id, unit_id, starts_us, ends_us, post, user_id, phone, created_by FROM duty_shifts WHERE id = ?"
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(shift_from).transpose()
+    }
+
+    async fn create_swap(&self, s: Swap) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO duty_swaps (shift_id, to_user_id, reason, requested_by, requested_us, status) \
+             VALUES (?, ?, ?, ?, ?, 'pending') RETURNING id"
+        )
+        .bind(s.shift_id)
+        .bind(s.to_user_id)
+        .bind(&s.reason)
+        .bind(s.requested_by)
+        .bind(us(s.requested_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn swaps(&self, shift_ids: &[i64]) -> StoreResult<Vec<Swap>> {
+        let mut out = vec![];
+        for chunk in shift_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT id, shift_id, to_user_id, reason, requested_by, requested_us, status, decided_by, decided_us \
+                 FROM duty_swaps WHERE shift_id IN ({marks}) ORDER BY id"
+            );
+            let mut q = query!(self, &sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(swap_from(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn decide_swap(&self, id: i64, approve: bool, by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let res = query!(
+            self,
+            "UPDATE duty_swaps SET status = ?, decided_by = ?, decided_us = ? WHERE id = ? AND status = 'pending'"
+        )
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(by)
+        .bind(us(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {
@@ -1242,7 +1370,7 @@ impl Store for SqlStore {
             Backend::Sqlite => "ANALYZE",
             // Only Taizhang's tables, not the whole database it may share.
             Backend::Postgres => {
-                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids, sites"
+                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids, sites, duty_shifts, duty_swaps"
             }
         };
         sqlx::query(sql).execute(&self.pool).await?;

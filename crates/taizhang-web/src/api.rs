@@ -40,11 +40,12 @@ use crate::extract::{ApiError, ApiResult, Auth, ErrorBody, Json, SESSION_COOKIE,
     ),
     components(schemas(ErrorBody, LoginBody, LoginResponse, PasswordBody, TokenBody, UnitBody, UnitOut, UserBody, UserOut,
         RolesBody, CaseBody, ActionBody, ActionOut, DeadlineOut, AuditOut, PortalSubmitBody, PortalQueryBody, PortalActionBody,
-        PortalReceipt, PartyInput, SiteBody, taizhang_service::sites::SiteView, taizhang_service::sites::SiteDetail)),
+        PortalReceipt, PartyInput, SiteBody, SwapBody, DecisionBody, taizhang_service::duty::Rotation,
+        taizhang_service::duty::ShiftView, taizhang_service::duty::SwapView, taizhang_service::sites::SiteView, taizhang_service::sites::SiteDetail)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "登录与会话"), (name = "org", description = "单位与人员"),
          (name = "cases", description = "案件"), (name = "portal", description = "群众端（无需登录）"),
-         (name = "tools", description = "工具"))
+         (name = "duty", description = "值班"), (name = "tools", description = "工具"))
 )]
 pub struct ApiDoc;
 
@@ -73,6 +74,11 @@ pub fn router(state: AppState) -> Router {
         .route("/sites", get(list_sites).post(create_site))
         .route("/sites/{code}", get(get_site))
         .route("/checklists", get(list_checklists))
+        .route("/duty/rotations", post(create_rotation))
+        .route("/duty/units/{unit}/now", get(duty_now))
+        .route("/duty/units/{unit}/shifts", get(duty_roster))
+        .route("/duty/shifts/{id}/swaps", post(request_swap))
+        .route("/duty/shifts/{id}/swaps/{swap}/decision", post(decide_swap))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}/roles", put(set_roles))
         .route("/workflows", get(list_workflows))
@@ -391,6 +397,110 @@ async fn get_site(
     responses((status = 200, body = Object)))]
 async fn list_checklists(State(s): State<AppState>, _auth: Auth) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::to_value(&*s.svc.checklists).unwrap_or_default())
+}
+
+/// Who is on duty at a unit right now (值班员 and 带班领导), with the duty phone (masked unless the caller is
+/// duty staff or a leader).
+#[utoipa::path(get, path = "/api/v1/duty/units/{unit}/now", tag = "duty", security(("bearer" = [])),
+    params(("unit" = i64, Path, description = "unit id")),
+    responses((status = 200, body = Vec<taizhang_service::duty::ShiftView>)))]
+async fn duty_now(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(unit): Path<i64>,
+) -> ApiResult<axum::Json<Vec<taizhang_service::duty::ShiftView>>> {
+    Ok(axum::Json(s.svc.on_duty_now(&p, unit).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RosterParams {
+    /// YYYY-MM-DD (China time); default today.
+    pub from: Option<String>,
+    /// Default 7, at most 93.
+    pub days: Option<i64>,
+}
+
+/// A unit's roster: every shift from `from` for `days` days, with swaps and who actually serves.
+#[utoipa::path(get, path = "/api/v1/duty/units/{unit}/shifts", tag = "duty", security(("bearer" = [])),
+    params(("unit" = i64, Path, description = "unit id"), RosterParams),
+    responses((status = 200, body = Vec<taizhang_service::duty::ShiftView>), (status = 400, body = ErrorBody)))]
+async fn duty_roster(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(unit): Path<i64>,
+    Q(q): Q<RosterParams>,
+) -> ApiResult<axum::Json<Vec<taizhang_service::duty::ShiftView>>> {
+    let (from, to) = roster_window(&s, q.from.as_deref(), q.days)?;
+    Ok(axum::Json(s.svc.roster(&p, unit, from, to).await?))
+}
+
+/// [from, from + days) in China time; today and 7 days by default.
+pub(crate) fn roster_window(
+    s: &AppState,
+    from: Option<&str>,
+    days: Option<i64>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), DomainError> {
+    let from = match from.filter(|f| !f.is_empty()) {
+        Some(f) => deadline::parse_start(f).map_err(|e| e.at("from"))?,
+        None => {
+            let today = s.svc.now().with_timezone(&deadline::china_tz()).date_naive();
+            deadline::parse_start(&today.to_string())?
+        }
+    };
+    Ok((from, from + chrono::Duration::days(days.unwrap_or(7).clamp(1, 93))))
+}
+
+/// Lay out a rotation (a leader of the unit or above): one 24-hour shift a day, officers and leaders in turn.
+#[utoipa::path(post, path = "/api/v1/duty/rotations", tag = "duty", security(("bearer" = [])),
+    request_body = taizhang_service::duty::Rotation,
+    responses((status = 201, body = Vec<i64>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_rotation(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(r): Json<taizhang_service::duty::Rotation>,
+) -> ApiResult<(StatusCode, axum::Json<Vec<i64>>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.create_rotation(&p, r).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SwapBody {
+    /// The colleague (same unit) who takes the shift.
+    pub to_user_id: i64,
+    pub reason: String,
+}
+
+/// Ask to hand one's own shift to a colleague; a leader of the unit decides.
+#[utoipa::path(post, path = "/api/v1/duty/shifts/{id}/swaps", tag = "duty", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "shift id")), request_body = SwapBody,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn request_swap(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<SwapBody>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.request_swap(&p, id, b.to_user_id, &b.reason).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DecisionBody {
+    pub approve: bool,
+}
+
+/// Approve or reject a pending swap (a leader of the unit, not the one who asked).
+#[utoipa::path(post, path = "/api/v1/duty/shifts/{id}/swaps/{swap}/decision", tag = "duty", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "shift id"), ("swap" = i64, Path, description = "swap id")),
+    request_body = DecisionBody,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn decide_swap(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, swap)): Path<(i64, i64)>,
+    Json(b): Json<DecisionBody>,
+) -> ApiResult<StatusCode> {
+    s.svc.decide_swap(&p, id, swap, b.approve).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "org", security(("bearer" = [])), responses((status = 200, body = Vec<UserOut>)))]

@@ -71,3 +71,77 @@ async fn a_missing_daily_report_is_seen_from_above_at_the_minute_it_falls_due(ap
 }
 
 both_backends!(daily_reports, a_missing_daily_report_is_seen_from_above_at_the_minute_it_falls_due);
+
+/// The street's leader lays out a week's rotation; who is on duty now is answered for the unit, with the duty
+/// phone masked for those who are not duty staff; a swap asked by the officer and approved by the leader
+/// changes who serves that day, and the plan stays visible.
+async fn a_rotation_with_an_approved_swap_decides_who_is_on_duty(app: TestApp) {
+    let leader = app.token("jd_leader").await;
+    let duty = app.token("jd_duty").await;
+    let mediator = app.token("mediator").await;
+    let jd = app.units["dc_jd"];
+    let rotation = |officers: Vec<i64>| {
+        json!({"unit_id": jd, "from": "2026-03-02", "days": 7, "starts": "08:30", "officers": officers,
+            "leaders": [app.users["jd_leader"]], "phone": "0591-87654321"})
+    };
+    let week = rotation(vec![app.users["jd_duty"], app.users["mediator"]]);
+    let (s, b) = app.post(&duty, "/api/v1/duty/rotations", week.clone()).await;
+    assert_eq!(s, 403, "an officer does not plan the roster: {b}");
+    let (s, b) = app.post(&app.token("xh_staff").await, "/api/v1/duty/rotations", week.clone()).await;
+    assert_eq!(s, 403, "nor does another district: {b}");
+    let (s, b) = app.post(&leader, "/api/v1/duty/rotations", rotation(vec![app.users["grid"]])).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("officers")), "{b}");
+    let (s, b) = app.post(&leader, "/api/v1/duty/rotations", week).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b.as_array().unwrap().len(), 14, "7 days × officer and leader");
+
+    // Monday 09:00: the duty officer and the leader on duty, the phone in full for duty staff only.
+    let now = format!("/api/v1/duty/units/{jd}/now");
+    let (_, on) = app.get(&duty, &now).await;
+    let names: Vec<&str> = on.as_array().unwrap().iter().map(|s| s["user_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["jd_leader", "jd_duty"], "{on}");
+    assert_eq!(on[0]["phone"], "0591-87654321");
+    let (_, masked) = app.get(&app.token("grid").await, &now).await;
+    assert_ne!(masked[0]["phone"], "0591-87654321", "masked for others: {masked}");
+
+    // Wednesday (from 08:30) is jd_duty's again; he asks to hand it to the mediator, the leader approves.
+    let wed = json!(at(8, 30) + chrono::Duration::days(2));
+    let (_, roster) = app.get(&leader, &format!("/api/v1/duty/units/{jd}/shifts?from=2026-03-04&days=1")).await;
+    let wednesday =
+        roster.as_array().unwrap().iter().find(|s| s["post"] == "officer" && s["starts_at"] == wed).unwrap();
+    assert_eq!(wednesday["user_name"], "jd_duty", "{roster}");
+    let shift = wednesday["id"].as_i64().unwrap();
+    let ask = json!({"to_user_id": app.users["mediator"], "reason": "家中老人住院"});
+    let (s, _) = app.post(&mediator, &format!("/api/v1/duty/shifts/{shift}/swaps"), ask.clone()).await;
+    assert_eq!(s, 403, "only for one's own shift");
+    let (s, b) = app.post(&duty, &format!("/api/v1/duty/shifts/{shift}/swaps"), ask.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let swap = b.as_i64().unwrap();
+    let (s, _) = app.post(&duty, &format!("/api/v1/duty/shifts/{shift}/swaps"), ask).await;
+    assert_eq!(s, 400, "one pending request at a time");
+    let decide = format!("/api/v1/duty/shifts/{shift}/swaps/{swap}/decision");
+    let (s, _) = app.post(&duty, &decide, json!({"approve": true})).await;
+    assert_eq!(s, 403, "not by the officer");
+    let (s, b) = app.post(&leader, &decide, json!({"approve": true})).await;
+    assert_eq!(s, 204, "{b}");
+    let (s, _) = app.post(&leader, &decide, json!({"approve": false})).await;
+    assert_eq!(s, 409, "decided once");
+    let (_, roster) = app.get(&leader, &format!("/api/v1/duty/units/{jd}/shifts?from=2026-03-04&days=1")).await;
+    let wednesday =
+        roster.as_array().unwrap().iter().find(|s| s["post"] == "officer" && s["starts_at"] == wed).unwrap();
+    assert_eq!(
+        (wednesday["user_name"].as_str(), wednesday["planned_user_name"].as_str()),
+        (Some("mediator"), Some("jd_duty"))
+    );
+    assert_eq!(wednesday["swaps"][0]["status"], "approved");
+
+    // Wednesday 10:00: the mediator is on duty.
+    app.clock.set(at(10, 0) + chrono::Duration::days(2));
+    let (_, on) = app.get(&duty, &now).await;
+    assert!(on.as_array().unwrap().iter().any(|s| s["post"] == "officer" && s["user_name"] == "mediator"), "{on}");
+    let (_, audit) = app.get(&app.token("auditor").await, "/api/v1/audit?event=duty_swap_decided").await;
+    assert!(audit.to_string().contains("duty_swap_decided"), "{audit}");
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(duty_rosters, a_rotation_with_an_approved_swap_decides_who_is_on_duty);
