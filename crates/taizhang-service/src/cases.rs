@@ -1983,14 +1983,17 @@ impl Service {
         let site_code = def.site_field().and_then(|f| fields.get(&f.id)).and_then(Value::as_str).map(str::to_string);
         let mut resolved: BTreeMap<String, String> = BTreeMap::new();
         if let Some(code) = &site_code {
+            let site = self.store.site(code).await.map_err(se)?;
             for f in &def.fields {
-                match (f.ty, fields.get(&f.id)) {
-                    (FieldType::Site, Some(_)) => {
-                        let site = self.store.site(code).await.map_err(se)?;
-                        resolved.insert(f.id.clone(), site.map(|s| s.name).unwrap_or_else(|| code.clone()));
+                match (f.ty, fields.get(&f.id), &site) {
+                    (FieldType::Site, Some(_), _) => {
+                        resolved.insert(
+                            f.id.clone(),
+                            site.as_ref().map(|s| s.name.clone()).unwrap_or_else(|| code.clone()),
+                        );
                     }
-                    (FieldType::Checklist, Some(v)) => {
-                        let findings = self.findings(code, v).await?;
+                    (FieldType::Checklist, Some(v), Some(site)) => {
+                        let findings = self.findings(&site.sector, v)?;
                         resolved.insert(f.id.clone(), taizhang_domain::checklist::findings_text(&findings));
                     }
                     _ => {}

@@ -4,6 +4,8 @@
 //! the roster's history stays whole. Duty phones are shown in full to duty staff and leaders only, masked to
 //! everyone else. Every change is audited.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use taizhang_domain::access::Role;
@@ -84,10 +86,6 @@ impl Service {
         Ok(())
     }
 
-    async fn user_name(&self, id: i64) -> DomainResult<String> {
-        Ok(self.store.user(id).await.map_err(se)?.map(|u| u.display_name).unwrap_or_else(|| format!("用户 {id}")))
-    }
-
     /// Lays out a rotation as shifts (one transaction), audited. Everyone named must belong to the unit.
     pub async fn create_rotation(&self, p: &Principal, r: Rotation) -> DomainResult<Vec<i64>> {
         self.require_duty_leader(p, r.unit_id).await?;
@@ -142,41 +140,42 @@ impl Service {
     async fn shift_views(&self, p: &Principal, shifts: Vec<Shift>) -> DomainResult<Vec<ShiftView>> {
         let ids: Vec<i64> = shifts.iter().map(|s| s.id).collect();
         let swaps = self.store.swaps(&ids).await.map_err(se)?;
+        let names: BTreeMap<i64, String> =
+            self.store.users().await.map_err(se)?.into_iter().map(|u| (u.id, u.display_name)).collect();
+        let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("用户 {id}"));
         let full_phone = p.has(Role::DutyOfficer) || p.has(Role::Leader);
-        let mut out = vec![];
-        for s in shifts {
-            let mine: Vec<&Swap> = swaps.iter().filter(|w| w.shift_id == s.id).collect();
-            let serving = mine.iter().rev().find(|w| w.status == "approved").map(|w| w.to_user_id).unwrap_or(s.user_id);
-            let mut swap_views = vec![];
-            for w in mine {
-                swap_views.push(SwapView {
-                    id: w.id,
-                    to_user_name: self.user_name(w.to_user_id).await?,
-                    reason: w.reason.clone(),
-                    requested_by_name: self.user_name(w.requested_by).await?,
-                    requested_at: w.requested_at,
-                    status: w.status.clone(),
-                    decided_by_name: match w.decided_by {
-                        Some(u) => Some(self.user_name(u).await?),
-                        None => None,
-                    },
-                });
-            }
-            out.push(ShiftView {
-                id: s.id,
-                unit_id: s.unit_id,
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                post_name: POSTS.iter().find(|(k, _)| *k == s.post).map(|(_, n)| n.to_string()).unwrap_or_default(),
-                post: s.post,
-                user_id: serving,
-                user_name: self.user_name(serving).await?,
-                planned_user_name: if serving != s.user_id { Some(self.user_name(s.user_id).await?) } else { None },
-                phone: if full_phone || s.phone.is_empty() { s.phone } else { mask_phone(&s.phone) },
-                swaps: swap_views,
-            });
-        }
-        Ok(out)
+        Ok(shifts
+            .into_iter()
+            .map(|s| {
+                let mine: Vec<&Swap> = swaps.iter().filter(|w| w.shift_id == s.id).collect();
+                let serving =
+                    mine.iter().rev().find(|w| w.status == "approved").map(|w| w.to_user_id).unwrap_or(s.user_id);
+                ShiftView {
+                    id: s.id,
+                    unit_id: s.unit_id,
+                    starts_at: s.starts_at,
+                    ends_at: s.ends_at,
+                    post_name: POSTS.iter().find(|(k, _)| *k == s.post).map(|(_, n)| n.to_string()).unwrap_or_default(),
+                    post: s.post,
+                    user_id: serving,
+                    user_name: name(serving),
+                    planned_user_name: (serving != s.user_id).then(|| name(s.user_id)),
+                    phone: if full_phone || s.phone.is_empty() { s.phone } else { mask_phone(&s.phone) },
+                    swaps: mine
+                        .into_iter()
+                        .map(|w| SwapView {
+                            id: w.id,
+                            to_user_name: name(w.to_user_id),
+                            reason: w.reason.clone(),
+                            requested_by_name: name(w.requested_by),
+                            requested_at: w.requested_at,
+                            status: w.status.clone(),
+                            decided_by_name: w.decided_by.map(name),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
     }
 
     /// A unit's roster over [from, to).

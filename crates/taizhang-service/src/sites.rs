@@ -40,8 +40,12 @@ pub struct SiteView {
 impl Service {
     async fn site_view(&self, s: Site) -> DomainResult<SiteView> {
         let unit_name = self.store.unit(s.unit_id).await.map_err(se)?.map(|u| u.name).unwrap_or_default();
+        Ok(self.site_view_named(s, unit_name))
+    }
+
+    fn site_view_named(&self, s: Site, unit_name: String) -> SiteView {
         let sector_name = self.checklists.sector(&s.sector).map(|x| x.name.clone()).unwrap_or_else(|| s.sector.clone());
-        Ok(SiteView {
+        SiteView {
             code: s.code,
             name: s.name,
             sector: s.sector,
@@ -49,7 +53,7 @@ impl Service {
             unit_id: s.unit_id,
             unit_name,
             address: s.address,
-        })
+        }
     }
 
     /// Registers a site (system administrators, safety inspectors and leaders), audited.
@@ -93,11 +97,16 @@ impl Service {
     }
 
     pub async fn sites(&self) -> DomainResult<Vec<SiteView>> {
-        let mut out = vec![];
-        for s in self.store.sites().await.map_err(se)? {
-            out.push(self.site_view(s).await?);
-        }
-        Ok(out)
+        let units: std::collections::BTreeMap<i64, String> =
+            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, u.name)).collect();
+        let sites = self.store.sites().await.map_err(se)?;
+        Ok(sites
+            .into_iter()
+            .map(|s| {
+                let unit_name = units.get(&s.unit_id).cloned().unwrap_or_default();
+                self.site_view_named(s, unit_name)
+            })
+            .collect())
     }
 
     async fn site_or_err(&self, code: &str) -> DomainResult<Site> {
@@ -112,10 +121,11 @@ impl Service {
     pub async fn site_detail(&self, p: &Principal, code: &str) -> DomainResult<SiteDetail> {
         let site = self.site_or_err(code).await?;
         let checklist = self.checklists.sector(&site.sector).map(|s| s.items.clone()).unwrap_or_default();
-        let cases = if p.roles.iter().all(|r| r.is_admin()) {
-            None
-        } else {
-            Some(self.list(p, &ListQuery { site: Some(site.code.clone()), per_page: 100, ..Default::default() }).await?)
+        let cases = match self.require_case_worker(p) {
+            Err(_) => None,
+            Ok(()) => Some(
+                self.list(p, &ListQuery { site: Some(site.code.clone()), per_page: 100, ..Default::default() }).await?,
+            ),
         };
         Ok(SiteDetail { site: self.site_view(site).await?, checklist, cases })
     }
@@ -135,38 +145,35 @@ impl Service {
         current: Option<&CaseState>,
     ) -> DomainResult<()> {
         let Some(site_field) = def.site_field() else { return Ok(()) };
-        let code = payload.get(&site_field.id).and_then(Value::as_str).or_else(|| current?.field_str(&site_field.id));
-        let site = match payload.get(&site_field.id).and_then(Value::as_str) {
-            // A field naming an unknown site is bad input, not a missing page.
-            Some(c) => Some(
-                self.site_or_err(c)
-                    .await
-                    .map_err(|e| DomainError::new(ErrorCode::InvalidInput, e.message).at(&site_field.id))?,
-            ),
-            None => None,
+        let named = payload.get(&site_field.id).and_then(Value::as_str);
+        // A field naming an unknown site is bad input, not a missing page.
+        if let Some(code) = named {
+            self.site_or_err(code)
+                .await
+                .map_err(|e| DomainError::new(ErrorCode::InvalidInput, e.message).at(&site_field.id))?;
+        }
+        let checklists: Vec<_> =
+            def.fields.iter().filter(|f| f.ty == FieldType::Checklist && payload.contains_key(&f.id)).collect();
+        if checklists.is_empty() {
+            return Ok(());
+        }
+        let Some(code) = named.or_else(|| current?.field_str(&site_field.id)) else {
+            return Err(
+                DomainError::new(ErrorCode::MissingField, format!("请先选择{}", site_field.name)).at(&site_field.id)
+            );
         };
-        for f in def.fields.iter().filter(|f| f.ty == FieldType::Checklist) {
-            let Some(answers) = payload.get(&f.id) else { continue };
-            let site = match (&site, code) {
-                (Some(s), _) => s.clone(),
-                (None, Some(c)) => self.site_or_err(c).await?,
-                (None, None) => {
-                    return Err(DomainError::new(ErrorCode::MissingField, format!("请先选择{}", site_field.name))
-                        .at(&site_field.id));
-                }
-            };
-            let sector = self.checklists.sector_or_err(&site.sector)?;
-            sector.check(answers).map_err(|m| {
+        let sector = self.checklists.sector_or_err(&self.site_or_err(code).await?.sector)?;
+        for f in checklists {
+            sector.check(&payload[&f.id]).map_err(|m| {
                 DomainError::new(ErrorCode::InvalidInput, format!("“{}”有误：{m}", f.name)).at(f.id.as_str())
             })?;
         }
         Ok(())
     }
 
-    /// A checklist field's answers as findings in the list's order, given the site they are about.
-    pub async fn findings(&self, site_code: &str, answers: &Value) -> DomainResult<Vec<Finding>> {
-        let site = self.site_or_err(site_code).await?;
-        let sector = self.checklists.sector_or_err(&site.sector)?;
+    /// A checklist field's answers as findings in the order of the list of `sector` (the site's).
+    pub fn findings(&self, sector: &str, answers: &Value) -> DomainResult<Vec<Finding>> {
+        let sector = self.checklists.sector_or_err(sector)?;
         Ok(sector.findings(&answers.as_object().cloned().unwrap_or_default()))
     }
 }

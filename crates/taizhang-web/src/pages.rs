@@ -582,8 +582,8 @@ async fn render_case_with(
     let units = &ctx.units;
     let mut findings = vec![];
     for f in def.iter().flat_map(|d| d.fields.iter()).filter(|f| f.ty == FieldType::Checklist) {
-        if let (Some(code), Some(v)) = (site_code, case.fields.get(&f.id)) {
-            findings.extend(s.svc.findings(code, v).await.unwrap_or_default().into_iter().map(|x| FindingRow {
+        if let (Some(site), Some(v)) = (&site, case.fields.get(&f.id)) {
+            findings.extend(s.svc.findings(&site.sector, v).unwrap_or_default().into_iter().map(|x| FindingRow {
                 label: taizhang_domain::checklist::result_label(&x.result),
                 class: if x.result == "hazard" { "overdue" } else { "" },
                 item: x.item_name,
