@@ -278,6 +278,41 @@ pub struct ActionDef {
     /// organ above the one that reviewed).
     #[serde(default)]
     pub above: Option<String>,
+    /// Who is told in the workspace when the action is taken (by anyone, the system's timers included): e.g.
+    /// each rung of an escalation ladder tells whoever is on duty at that rung.
+    #[serde(default)]
+    pub notify: Vec<NotifyRule>,
+}
+
+/// One recipient group of an action's notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRule {
+    pub to: NotifyWho,
+    #[serde(default)]
+    pub at: NotifyAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyWho {
+    /// The officer on duty (值班员) at that unit now, by its duty roster.
+    DutyOfficer,
+    /// The leader on duty (带班领导) at that unit now.
+    DutyLeader,
+    /// Every leader of that unit.
+    Leaders,
+    /// Everyone working in that unit.
+    Staff,
+}
+
+/// Whose unit: the handling unit, or the unit directly above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyAt {
+    #[default]
+    Handling,
+    AboveHandling,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -518,6 +553,9 @@ impl WorkflowDef {
                     }
                     Some(_) => {}
                 },
+            }
+            if !a.notify.is_empty() && !self.fields.iter().any(|f| f.binds == Some(FieldBinding::HandlingUnit)) {
+                return err(format!("{ctx} 要通知承办单位的人员（notify），但本类案件没有承办单位字段"));
             }
             if a.id != self.intake && a.from.is_empty() {
                 return err(format!("{ctx} 没有指定起始状态（from）"));
@@ -1947,7 +1985,7 @@ mod tests {
             ("inspection.toml", 1, "1f5eb09b26015fea318e1b343ed3b2ea50fb36dc777abe679287c4860571da40"),
             ("daily_report.toml", 1, "c5691f0b38cbc9e02f6dde887685589993bb15de040ac314a3e3ac99078d3925"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
-            ("incident.toml", 1, "273f72358e143e0a34af154aa8dfc155be1e15e119df0142755f3247229e75af"),
+            ("incident.toml", 2, "6171e3bd00513c4245b50e281a40d02673a0ffc5e9e6fdda86931500c786a361"),
             ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),
             ("task.toml", 1, "f9a2685c6970080ee921e174610bf2a4284a1207b115529ab7c582da450d1b1a"),
         ];
@@ -3092,6 +3130,9 @@ mod tests {
             .contains("反复触发")
         );
         assert!(bad("on_expiry = \"ack_duty\"", "on_expiry = \"follow_upx\"").contains("未定义的时限"));
+        // Notifications go to people of the handling unit: a kind without one cannot name them.
+        assert!(bad("binds = \"handling_unit\"\n", "").contains("notify"));
+        assert!(bad("notify = [{ to = \"duty_leader\" }]", "notify = [{ to = \"everyone\" }]").contains("everyone"));
         // A kind that opens tasks must be one the task kind lists.
         let task = include_str!("../workflows/task.toml").replace("opened_from = [\"incident\"]", "opened_from = []");
         let err = Registry::load(&[("task.toml".into(), task)]).unwrap_err();

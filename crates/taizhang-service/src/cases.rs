@@ -501,7 +501,7 @@ impl Service {
         self.keys.blind_index("query", &format!("{code}:{}", password.trim().to_uppercase()))
     }
 
-    fn seal(&self, s: &str) -> String {
+    pub(crate) fn seal(&self, s: &str) -> String {
         let mut iv = [0u8; 16];
         rand::fill(&mut iv[..]);
         self.keys.seal(iv, s)
@@ -1074,6 +1074,7 @@ impl Service {
         let def = self.workflows.get(&req.kind)?.clone();
         let (append, query_password, possible_duplicates) = self.prepare_intake(actor, req, true).await?;
         let built = self.store.append(vec![append]).await.map_err(se)?;
+        self.notify_built(&built).await;
         let view = self.case_view_unchecked(&def, &built[0].case, actor.principal()).await?;
         Ok(IntakeResult { case: view, query_password, possible_duplicates })
     }
@@ -1558,6 +1559,7 @@ impl Service {
             )?);
         }
         let built = self.store.append(requests).await.map_err(se)?;
+        self.notify_built(&built).await;
         Ok(built.into_iter().next().expect("one request at least").case)
     }
 
@@ -1651,7 +1653,8 @@ impl Service {
         let year = now.with_timezone(&china_tz()).year();
         let docs = (Self::doc_series(&def, &action, year), Some((action.clone(), year)));
         let req = self.append_action(&def, &row, state, &action.id, Map::new(), docs, paths, who, now)?;
-        self.store.append(vec![req]).await.map_err(se)?;
+        let built = self.store.append(vec![req]).await.map_err(se)?;
+        self.notify_built(&built).await;
         Ok(true)
     }
 

@@ -55,6 +55,19 @@ pub struct ShiftView {
     pub swaps: Vec<SwapView>,
 }
 
+/// One unit in the duty contact directory.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DirectoryEntry {
+    pub unit_id: i64,
+    pub unit_name: String,
+    /// How deep in the unit tree (0 for the top), for indenting.
+    pub depth: usize,
+    /// Who serves as 值班员 / 带班领导 now, if anyone.
+    pub officer: Option<String>,
+    pub leader: Option<String>,
+    pub phone: String,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SwapView {
     pub id: i64,
@@ -65,6 +78,16 @@ pub struct SwapView {
     /// pending | approved | rejected
     pub status: String,
     pub decided_by_name: Option<String>,
+}
+
+/// Who serves a shift: the person the last approved swap names, else the one planned.
+fn serving_user(shift: &Shift, swaps: &[Swap]) -> i64 {
+    swaps
+        .iter()
+        .rev()
+        .find(|w| w.shift_id == shift.id && w.status == "approved")
+        .map(|w| w.to_user_id)
+        .unwrap_or(shift.user_id)
 }
 
 fn bad(msg: impl Into<String>, field: &str) -> DomainError {
@@ -148,8 +171,7 @@ impl Service {
             .into_iter()
             .map(|s| {
                 let mine: Vec<&Swap> = swaps.iter().filter(|w| w.shift_id == s.id).collect();
-                let serving =
-                    mine.iter().rev().find(|w| w.status == "approved").map(|w| w.to_user_id).unwrap_or(s.user_id);
+                let serving = serving_user(&s, &swaps);
                 ShiftView {
                     id: s.id,
                     unit_id: s.unit_id,
@@ -198,6 +220,33 @@ impl Service {
         let now = self.now();
         let shifts = self.store.shifts(unit_id, now, now + Duration::microseconds(1)).await.map_err(se)?;
         self.shift_views(p, shifts).await
+    }
+
+    /// The duty contact directory (值班通讯录): every unit with who is on duty there now and the duty phone
+    /// (masked except to duty officers and leaders). Units without a shift now are listed with nobody.
+    pub async fn duty_directory(&self, p: &Principal) -> DomainResult<Vec<DirectoryEntry>> {
+        let mut out = vec![];
+        for unit in self.store.units().await.map_err(se)? {
+            let now = self.on_duty_now(p, unit.id).await?;
+            let who = |post: &str| now.iter().find(|s| s.post == post).map(|s| s.user_name.clone());
+            out.push(DirectoryEntry {
+                unit_id: unit.id,
+                unit_name: unit.name,
+                depth: unit.path.matches('/').count().saturating_sub(2),
+                officer: who("officer"),
+                leader: who("leader"),
+                phone: now.first().map(|s| s.phone.clone()).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Who serves at the unit at `at`, per post (`officer`, `leader`): for notifications, whoever asks.
+    pub(crate) async fn serving(&self, unit_id: i64, at: DateTime<Utc>) -> DomainResult<Vec<(String, i64)>> {
+        let shifts = self.store.shifts(unit_id, at, at + Duration::microseconds(1)).await.map_err(se)?;
+        let ids: Vec<i64> = shifts.iter().map(|s| s.id).collect();
+        let swaps = self.store.swaps(&ids).await.map_err(se)?;
+        Ok(shifts.iter().map(|s| (s.post.clone(), serving_user(s, &swaps))).collect())
     }
 
     /// Asks to hand a shift to a colleague of the same unit: by the person serving it, before it ends.

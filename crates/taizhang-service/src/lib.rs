@@ -6,12 +6,14 @@ pub mod auth;
 pub mod cases;
 pub mod duty;
 pub mod indicators;
+pub mod notify;
 pub mod org;
 pub mod plans;
 pub mod portal;
 pub mod routing;
 pub mod sites;
 pub mod verify;
+pub mod visitors;
 
 use std::path::Path;
 use std::sync::Arc;

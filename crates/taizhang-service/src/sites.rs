@@ -35,6 +35,8 @@ pub struct SiteView {
     pub unit_id: i64,
     pub unit_name: String,
     pub address: String,
+    /// How long the site's visitor log is kept, in days.
+    pub visitor_retention_days: i64,
 }
 
 impl Service {
@@ -53,6 +55,7 @@ impl Service {
             unit_id: s.unit_id,
             unit_name,
             address: s.address,
+            visitor_retention_days: s.visitor_retention_days,
         }
     }
 
@@ -79,6 +82,11 @@ impl Service {
         let address = site.address.trim();
         if address.chars().count() > 200 {
             return Err(DomainError::new(ErrorCode::InvalidInput, "地址不超过 200 字").at("address"));
+        }
+        if !(1..=365).contains(&site.visitor_retention_days) {
+            return Err(
+                DomainError::new(ErrorCode::InvalidInput, "访客记录保存期限应为 1–365 天").at("visitor_retention_days")
+            );
         }
         self.checklists.sector_or_err(&site.sector).map_err(|e| e.at("sector"))?;
         if self.store.unit(site.unit_id).await.map_err(se)?.is_none() {
@@ -109,7 +117,7 @@ impl Service {
             .collect())
     }
 
-    async fn site_or_err(&self, code: &str) -> DomainResult<Site> {
+    pub(crate) async fn site_or_err(&self, code: &str) -> DomainResult<Site> {
         self.store
             .site(code)
             .await
@@ -127,7 +135,8 @@ impl Service {
                 self.list(p, &ListQuery { site: Some(site.code.clone()), per_page: 100, ..Default::default() }).await?,
             ),
         };
-        Ok(SiteDetail { site: self.site_view(site).await?, checklist, cases })
+        let keeps_visitor_log = self.site_for_log(p, &site.code).await.is_ok();
+        Ok(SiteDetail { site: self.site_view(site).await?, checklist, cases, keeps_visitor_log })
     }
 
     /// The checklist items for a site's sector.
@@ -186,4 +195,6 @@ pub struct SiteDetail {
     pub checklist: Vec<taizhang_domain::checklist::Item>,
     /// Inspections, hazards and other cases about the site that the user may see (none for administrators).
     pub cases: Option<CasePage>,
+    /// Whether the caller keeps (and may read) the site's visitor log.
+    pub keeps_visitor_log: bool,
 }

@@ -61,6 +61,25 @@ pub trait Store: Send + Sync {
     async fn sites(&self) -> StoreResult<Vec<Site>>;
     async fn site(&self, code: &str) -> StoreResult<Option<Site>>;
 
+    // ---- notifications
+    /// Writes notifications (ids and read times ignored) in one transaction.
+    async fn create_notifications(&self, notes: Vec<Notification>) -> StoreResult<()>;
+    /// A user's newest notifications, unread first.
+    async fn notifications(&self, user_id: i64, limit: i64) -> StoreResult<Vec<Notification>>;
+    /// Marks one of the user's notifications read; false when it is not theirs or already read.
+    async fn mark_notification_read(&self, user_id: i64, id: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    // ---- visitor logs at sites
+    /// Records a visit (id and sign-out ignored); returns its id.
+    async fn create_visit(&self, visit: VisitorLog) -> StoreResult<i64>;
+    /// Records the sign-out of a visit still signed in; false when there is none.
+    async fn sign_out_visit(&self, site_code: &str, id: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// A site's visits signed in within [from, to), newest first.
+    async fn visits(&self, site_code: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<VisitorLog>>;
+    /// Deletes every visit signed in longer ago than its site's retention period, in one transaction; returns
+    /// how many rows each site lost.
+    async fn purge_visits(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>>;
+
     // ---- duty rosters
     /// Writes shifts (ids ignored) in one transaction; returns their ids.
     async fn create_shifts(&self, shifts: Vec<Shift>) -> StoreResult<Vec<i64>>;

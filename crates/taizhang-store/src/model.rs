@@ -40,6 +40,36 @@ pub struct Site {
     /// The unit responsible for the site (属地/主管).
     pub unit_id: i64,
     pub address: String,
+    /// How long its visitor log is kept, in days.
+    pub visitor_retention_days: i64,
+}
+
+/// A workspace notification for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub title: String,
+    pub body: String,
+    pub case_id: Option<i64>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// One visit recorded at a site's gate. Name and phone are sealed (SM4) with masked copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorLog {
+    pub id: i64,
+    pub site_code: String,
+    pub name_sealed: String,
+    pub name_masked: String,
+    pub phone_sealed: String,
+    pub phone_masked: String,
+    pub purpose: String,
+    pub host: String,
+    pub signed_in_at: DateTime<Utc>,
+    pub signed_out_at: Option<DateTime<Utc>>,
+    pub recorded_by: i64,
 }
 
 /// One person's duty shift at a unit (值班 or 带班), as planned; swaps are separate rows.

@@ -38,6 +38,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0006_links_timers", include_str!("../migrations/sqlite/0006_links_timers.sql")),
     ("0007_sites", include_str!("../migrations/sqlite/0007_sites.sql")),
     ("0008_duty", include_str!("../migrations/sqlite/0008_duty.sql")),
+    ("0009_notices_visitors", include_str!("../migrations/sqlite/0009_notices_visitors.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -48,6 +49,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0006_links_timers", include_str!("../migrations/postgres/0006_links_timers.sql")),
     ("0007_sites", include_str!("../migrations/postgres/0007_sites.sql")),
     ("0008_duty", include_str!("../migrations/postgres/0008_duty.sql")),
+    ("0009_notices_visitors", include_str!("../migrations/postgres/0009_notices_visitors.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -335,8 +337,40 @@ fn site_from(r: &AnyRow) -> StoreResult<Site> {
         sector: r.try_get("sector")?,
         unit_id: r.try_get("unit_id")?,
         address: r.try_get("address")?,
+        visitor_retention_days: r.try_get("visitor_retention_days")?,
     })
 }
+
+fn notification_from(r: &AnyRow) -> StoreResult<Notification> {
+    Ok(Notification {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        created_at: from_us(r.try_get("created_us")?),
+        title: r.try_get("title")?,
+        body: r.try_get("body")?,
+        case_id: r.try_get("case_id")?,
+        read_at: r.try_get::<Option<i64>, _>("read_us")?.map(from_us),
+    })
+}
+
+fn visit_from(r: &AnyRow) -> StoreResult<VisitorLog> {
+    Ok(VisitorLog {
+        id: r.try_get("id")?,
+        site_code: r.try_get("site_code")?,
+        name_sealed: r.try_get("name_sealed")?,
+        name_masked: r.try_get("name_masked")?,
+        phone_sealed: r.try_get("phone_sealed")?,
+        phone_masked: r.try_get("phone_masked")?,
+        purpose: r.try_get("purpose")?,
+        host: r.try_get("host")?,
+        signed_in_at: from_us(r.try_get("signed_in_us")?),
+        signed_out_at: r.try_get::<Option<i64>, _>("signed_out_us")?.map(from_us),
+        recorded_by: r.try_get("recorded_by")?,
+    })
+}
+
+const VISIT_COLS: &str = "id, site_code, name_sealed, name_masked, phone_sealed, phone_masked, purpose, host, \
+                          signed_in_us, signed_out_us, recorded_by";
 
 const EVENT_COLS: &str = "seq, case_id, case_seq, at_us, actor_id, actor_unit, actor_role, action, from_state, to_state, payload, prev_hash, hash";
 
@@ -522,40 +556,51 @@ impl Store for SqlStore {
     }
 
     async fn create_site(&self, site: Site) -> StoreResult<Site> {
-        query!(self, "INSERT INTO sites (code, name, sector, unit_id, address, created_us) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&site.code)
-            .bind(&site.name)
-            .bind(&site.sector)
-            .bind(site.unit_id)
-            .bind(&site.address)
-            .bind(us(Utc::now()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Domain(DomainError::new(
-                        ErrorCode::InvalidInput,
-                        format!("场所编码 {} 已被使用", site.code),
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
+        query!(
+            self,
+            "INSERT INTO sites (code, name, sector, unit_id, address, visitor_retention_days, created_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        .bind(&site.code)
+        .bind(&site.name)
+        .bind(&site.sector)
+        .bind(site.unit_id)
+        .bind(&site.address)
+        .bind(site.visitor_retention_days)
+        .bind(us(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Domain(DomainError::new(
+                    ErrorCode::InvalidInput,
+                    format!("场所编码 {} 已被使用", site.code),
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         Ok(site)
     }
 
     async fn sites(&self) -> StoreResult<Vec<Site>> {
-        let rows = query!(self, "SELECT code, name, sector, unit_id, address FROM sites ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query!(
+            self,
+            "SELECT code, name, sector, unit_id, address, visitor_retention_days FROM sites ORDER BY code"
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(site_from).collect()
     }
 
     async fn site(&self, code: &str) -> StoreResult<Option<Site>> {
-        let row = query!(self, "SELECT code, name, sector, unit_id, address FROM sites WHERE code = ?")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = query!(
+            self,
+            "SELECT code, name, sector, unit_id, address, visitor_retention_days FROM sites WHERE code = ?"
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(site_from).transpose()
     }
 
@@ -656,6 +701,110 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() == 1)
+    }
+
+    async fn create_notifications(&self, notes: Vec<Notification>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for n in notes {
+            query!(
+                self,
+                "INSERT INTO notifications (user_id, created_us, title, body, case_id) VALUES (?, ?, ?, ?, ?)"
+            )
+            .bind(n.user_id)
+            .bind(us(n.created_at))
+            .bind(&n.title)
+            .bind(&n.body)
+            .bind(n.case_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn notifications(&self, user_id: i64, limit: i64) -> StoreResult<Vec<Notification>> {
+        let rows = query!(
+            self,
+            "SELECT id, user_id, created_us, title, body, case_id, read_us FROM notifications WHERE user_id = ? \
+             ORDER BY CASE WHEN read_us IS NULL THEN 0 ELSE 1 END, created_us DESC, id DESC LIMIT ?"
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    async fn mark_notification_read(&self, user_id: i64, id: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let res = query!(self, "UPDATE notifications SET read_us = ? WHERE id = ? AND user_id = ? AND read_us IS NULL")
+            .bind(us(at))
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn create_visit(&self, v: VisitorLog) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO visitor_logs (site_code, name_sealed, name_masked, phone_sealed, phone_masked, purpose, \
+             host, signed_in_us, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        .bind(&v.site_code)
+        .bind(&v.name_sealed)
+        .bind(&v.name_masked)
+        .bind(&v.phone_sealed)
+        .bind(&v.phone_masked)
+        .bind(&v.purpose)
+        .bind(&v.host)
+        .bind(us(v.signed_in_at))
+        .bind(v.recorded_by)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn sign_out_visit(&self, site_code: &str, id: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let res = query!(
+            self,
+            "UPDATE visitor_logs SET signed_out_us = ? WHERE id = ? AND site_code = ? AND signed_out_us IS NULL"
+        )
+        .bind(us(at))
+        .bind(id)
+        .bind(site_code)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn visits(&self, site_code: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<VisitorLog>> {
+        let sql = format!(
+            "SELECT {VISIT_COLS} FROM visitor_logs WHERE site_code = ? AND signed_in_us >= ? AND signed_in_us < ? \
+             ORDER BY signed_in_us DESC, id DESC"
+        );
+        let rows = query!(self, &sql).bind(site_code).bind(us(from)).bind(us(to)).fetch_all(&self.pool).await?;
+        rows.iter().map(visit_from).collect()
+    }
+
+    async fn purge_visits(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, i64)>> {
+        // A visit is kept while signed_in_us >= now - retention; 86_400_000_000 microseconds a day.
+        let expired = "signed_in_us < ? - (SELECT visitor_retention_days FROM sites s WHERE s.code = site_code) \
+                       * 86400000000";
+        let mut tx = self.pool.begin().await?;
+        let count = format!("SELECT site_code, COUNT(*) AS n FROM visitor_logs WHERE {expired} GROUP BY site_code");
+        let rows = query!(self, &count).bind(us(now)).fetch_all(&mut *tx).await?;
+        let mut counts = rows
+            .iter()
+            .map(|r| Ok((r.try_get("site_code")?, r.try_get("n")?)))
+            .collect::<StoreResult<Vec<(String, i64)>>>()?;
+        counts.sort();
+        if !counts.is_empty() {
+            let delete = format!("DELETE FROM visitor_logs WHERE {expired}");
+            query!(self, &delete).bind(us(now)).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/query", post(portal_query))
         .route("/portal/actions/{action}", post(portal_act))
         .route("/openapi.json", get(openapi_json))
+        .merge(crate::api_ops::routes())
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -104,7 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::routes())
         .merge(
             SwaggerUi::new("/api/docs")
-                .url("/api/docs/openapi.json", ApiDoc::openapi())
+                .url("/api/docs/openapi.json", api_doc())
                 // No call to the public validator service: nothing leaves the intranet.
                 .config(utoipa_swagger_ui::Config::new(["/api/docs/openapi.json"]).validator_url("none")),
         )
@@ -121,7 +122,14 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(api_doc())
+}
+
+/// The whole API document: the core paths and the daily-operations ones.
+pub fn api_doc() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::api_ops::OpsDoc::openapi());
+    doc
 }
 
 async fn landing() -> Html<&'static str> {
@@ -355,6 +363,13 @@ pub struct SiteBody {
     pub unit_id: i64,
     #[serde(default)]
     pub address: String,
+    /// How long its visitor log is kept, in days (1–365; 30 if not given).
+    #[serde(default = "thirty")]
+    pub visitor_retention_days: i64,
+}
+
+fn thirty() -> i64 {
+    30
 }
 
 /// Registered sites (场所), by code.
@@ -375,8 +390,14 @@ async fn create_site(
     Auth(p): Auth,
     Json(b): Json<SiteBody>,
 ) -> ApiResult<(StatusCode, axum::Json<taizhang_service::sites::SiteView>)> {
-    let site =
-        taizhang_store::Site { code: b.code, name: b.name, sector: b.sector, unit_id: b.unit_id, address: b.address };
+    let site = taizhang_store::Site {
+        code: b.code,
+        name: b.name,
+        sector: b.sector,
+        unit_id: b.unit_id,
+        address: b.address,
+        visitor_retention_days: b.visitor_retention_days,
+    };
     Ok((StatusCode::CREATED, axum::Json(s.svc.create_site(Some(&p), site).await?)))
 }
 

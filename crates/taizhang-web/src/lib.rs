@@ -3,9 +3,11 @@
 //! `{ "code": "snake_case", "message": "中文说明" }` with the status the code maps to.
 
 mod api;
+mod api_ops;
 mod challenge;
 mod extract;
 mod limit;
+mod ops_pages;
 mod pages;
 mod portal;
 mod upload;
@@ -17,7 +19,7 @@ use axum::Router;
 use taizhang_service::Service;
 use tokio::net::TcpListener;
 
-pub use api::ApiDoc;
+pub use api::{ApiDoc, api_doc};
 
 /// Largest request body accepted, except on the forms that carry attachments (`upload::UPLOAD_BODY_BYTES`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -32,6 +32,7 @@ use crate::upload::{FormData, UPLOAD_BODY_BYTES, read_form};
 
 pub fn routes() -> Router<AppState> {
     crate::portal::routes()
+        .merge(crate::ops_pages::routes())
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/password", get(password_form).post(change_password))
@@ -80,7 +81,7 @@ pub(crate) struct Me {
     pub(crate) csrf: String,
 }
 
-fn me(p: &Principal) -> Me {
+pub(crate) fn me(p: &Principal) -> Me {
     Me {
         name: p.user.display_name.clone(),
         unit: p.unit.name.clone(),
@@ -153,6 +154,8 @@ struct WorkRow {
 struct WorkPage {
     me: Option<Me>,
     rows: Vec<WorkRow>,
+    /// Unread notifications (an alert's rung, a red card), shown above the queue.
+    unread: Vec<taizhang_service::notify::NotificationView>,
 }
 
 struct ClockRow {
@@ -261,7 +264,7 @@ struct FindingRow {
 
 /// A page-level refusal: the signed-out go to the login page, a required password change to its form,
 /// anything else to a message page in Chinese.
-fn refusal(e: DomainError, me: Option<Me>) -> Response {
+pub(crate) fn refusal(e: DomainError, me: Option<Me>) -> Response {
     match e.code {
         ErrorCode::Unauthenticated | ErrorCode::SessionExpired => Redirect::to("/login").into_response(),
         ErrorCode::PasswordChangeRequired => Redirect::to("/password").into_response(),
@@ -273,7 +276,7 @@ fn refusal(e: DomainError, me: Option<Me>) -> Response {
 }
 
 /// The signed-in staff member submitting a form, once the form's CSRF token matches the session's.
-async fn staff_writing(
+pub(crate) async fn staff_writing(
     state: &AppState,
     headers: &HeaderMap,
     form: &[(String, String)],
@@ -284,7 +287,11 @@ async fn staff_writing(
 }
 
 /// The signed-in staff member behind the session cookie (bearer tokens are for the API).
-async fn staff(state: &AppState, headers: &HeaderMap, allow_password_change: bool) -> Result<Principal, Response> {
+pub(crate) async fn staff(
+    state: &AppState,
+    headers: &HeaderMap,
+    allow_password_change: bool,
+) -> Result<Principal, Response> {
     let Some((token, true)) = request_token(headers) else {
         return Err(Redirect::to("/login").into_response());
     };
@@ -400,7 +407,11 @@ async fn work(State(s): State<AppState>, headers: HeaderMap) -> Response {
             actions: w.actions.join("、"),
         })
         .collect();
-    WorkPage { me: Some(me(&p)), rows }.into_response()
+    let unread = match s.svc.notifications(&p).await {
+        Ok(n) => n.into_iter().filter(|n| !n.read).collect(),
+        Err(e) => return refusal(e, Some(me(&p))),
+    };
+    WorkPage { me: Some(me(&p)), rows, unread }.into_response()
 }
 
 pub(crate) fn status_class(c: &taizhang_domain::workflow::ClockView) -> String {
@@ -1748,18 +1759,26 @@ async fn create_site(
         Err(r) => return r,
     };
     let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
-    let result = match get("unit_id").parse::<i64>() {
-        Ok(unit_id) => {
+    let retention = match get("visitor_retention_days") {
+        d if d.is_empty() => Ok(30),
+        d => d.parse::<i64>().map_err(|_| {
+            DomainError::new(ErrorCode::InvalidInput, "访客记录保存期限应为天数").at("visitor_retention_days")
+        }),
+    };
+    let result = match (get("unit_id").parse::<i64>(), retention) {
+        (Ok(unit_id), Ok(visitor_retention_days)) => {
             let site = taizhang_store::Site {
                 code: get("code"),
                 name: get("name"),
                 sector: get("sector"),
                 unit_id,
                 address: get("address"),
+                visitor_retention_days,
             };
             s.svc.create_site(Some(&p), site).await
         }
-        Err(_) => Err(DomainError::new(ErrorCode::MissingField, "请选择负责单位").at("unit_id")),
+        (Err(_), _) => Err(DomainError::new(ErrorCode::MissingField, "请选择负责单位").at("unit_id")),
+        (_, Err(e)) => Err(e),
     };
     match result {
         Ok(site) => Redirect::to(&format!("/sites/{}", site.code)).into_response(),
@@ -1788,13 +1807,16 @@ async fn site_page(State(s): State<AppState>, headers: HeaderMap, Path(code): Pa
         Ok(d) => d,
         Err(e) => return refusal(e, Some(me(&p))),
     };
-    let start = s
+    let mut start: Vec<(String, String)> = s
         .svc
         .kinds_to_open(&p)
         .into_iter()
         .filter(|(k, _)| s.svc.workflows.get(k).is_ok_and(|d| d.site_field().is_some()))
         .map(|(k, name)| (format!("/cases/new/{k}?site={}", d.site.code), format!("新建{name}")))
         .collect();
+    if d.keeps_visitor_log {
+        start.push((format!("/sites/{}/visitors", d.site.code), "访客登记".into()));
+    }
     let kind_name = |k: &str| s.svc.workflows.get(k).map(|d| d.name.clone()).unwrap_or_else(|_| k.to_string());
     let cases = d
         .cases

@@ -436,6 +436,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let (incident_states, task_states) = incidents(&svc, &clock, &principals, &units, now).await?;
     let sweep_states = sweeps(&svc, &clock, &principals, now).await?;
     let daily_states = daily_reports(&svc, &clock, &principals, now).await?;
+    let (shifts, visits) = duty_and_gate(&svc, &clock, &principals, &units, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -461,6 +462,8 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
             writeln!(report, "  {name}：{n} 件").ok();
         }
     }
+    writeln!(report, "城关街道值班表 {shifts} 个班次（一次调班已批准、一次待审批），幸福幼儿园访客记录 {visits} 条")
+        .ok();
     Ok(report)
 }
 
@@ -503,6 +506,7 @@ async fn inspections(
             sector: sector.to_string(),
             unit_id: units[unit],
             address: address.to_string(),
+            visitor_retention_days: 30,
         };
         svc.create_site(None, site).await?;
         let found = HAZARD_MATTERS.iter().find(|m| m.0 == *code);
@@ -1040,6 +1044,73 @@ async fn sweeps(
         }
     }
     Ok(states)
+}
+
+/// 城关街道's duty roster from a week ago for three weeks (its officer and the mediator in turn, its leader
+/// leading), with one swap approved and one waiting; and a few days of visitors at the kindergarten's gate, kept
+/// by the education bureau. Returns (shifts, visits).
+async fn duty_and_gate(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<(usize, usize)> {
+    let today = now.with_timezone(&china_tz()).date_naive();
+    let jd = units["349901001"];
+    clock.set(now - Duration::days(8));
+    let rotation = taizhang_service::duty::Rotation {
+        unit_id: jd,
+        from: (today - Duration::days(7)).to_string(),
+        days: 21,
+        starts: "08:30".into(),
+        officers: vec![principals["duty"].user.id, principals["mediator"].user.id],
+        leaders: vec![principals["jd_leader"].user.id],
+        phone: "0591-83210110".into(),
+    };
+    let shifts = svc.create_rotation(&principals["jd_leader"], rotation).await?;
+    // The duty officer's shifts are every other day from a week ago: the 3rd and 11th of them are handed on.
+    let swap = |shift: i64, reason: &'static str| async move {
+        svc.request_swap(&principals["duty"], shift, principals["mediator"].user.id, reason).await
+    };
+    let first = swap(shifts[4], "孩子发烧需陪同就医").await?;
+    svc.decide_swap(&principals["dc_leader"], shifts[4], first, true).await?;
+    clock.set(now);
+    swap(shifts[20], "参加区里组织的应急演练培训").await?;
+
+    let mut visits = 0;
+    let people = [
+        ("陈志强", "13905910001", "送教具", "园长办公室"),
+        ("林美华", "13805910002", "接孩子提前离园", "大一班王老师"),
+        ("黄建平", "13705910003", "维修空调", "后勤处"),
+        ("郑晓东", "13605910004", "食材配送", "食堂"),
+    ];
+    for back in (0..5i64).rev() {
+        for (i, (name, phone, purpose, host)) in people.iter().enumerate() {
+            let Some(at) = (today - Duration::days(back))
+                .and_hms_opt(8 + 2 * i as u32, 10 * i as u32, 0)
+                .and_then(|t| t.and_local_timezone(china_tz()).single())
+                .map(|t| t.with_timezone(&Utc))
+                .filter(|t| *t < now)
+            else {
+                continue;
+            };
+            clock.set(at);
+            let v = taizhang_service::visitors::VisitInput {
+                name: name.to_string(),
+                phone: phone.to_string(),
+                purpose: purpose.to_string(),
+                host: host.to_string(),
+            };
+            let id = svc.sign_in_visitor(&principals["jy_staff"], "DC-CG-YEY01", v).await?;
+            clock.set((at + Duration::minutes(35)).min(now));
+            if at + Duration::minutes(35) < now {
+                svc.sign_out_visitor(&principals["jy_staff"], "DC-CG-YEY01", id).await?;
+            }
+            visits += 1;
+        }
+    }
+    Ok((shifts.len(), visits))
 }
 
 /// 城关街道's daily reports for the last week: nil reports and reports with items, one filed late (16:40, after

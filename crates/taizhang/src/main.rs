@@ -201,16 +201,23 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
             println!("台账已启动：http://{addr}/ （接口文档 http://{addr}/api/docs），数据库：{}", svc.store.backend());
             // Timer actions (an unacknowledged alert climbing its ladder, an overdue rectification escalated)
-            // are taken by the system once a minute.
+            // are taken by the system once a minute; visitor logs past their retention go once an hour.
             let sweeper = svc.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-                loop {
+                for minute in 0u64.. {
                     tick.tick().await;
                     match sweeper.sweep().await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(taken = n, "timer actions taken"),
                         Err(e) => tracing::error!(error = %e, "sweep failed"),
+                    }
+                    if minute % 60 == 0 {
+                        match sweeper.purge_visitor_logs().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(deleted = n, "visitor logs past retention deleted"),
+                            Err(e) => tracing::error!(error = %e, "visitor log purge failed"),
+                        }
                     }
                 }
             });

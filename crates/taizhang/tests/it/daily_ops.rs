@@ -145,3 +145,151 @@ async fn a_rotation_with_an_approved_swap_decides_who_is_on_duty(app: TestApp) {
 }
 
 both_backends!(duty_rosters, a_rotation_with_an_approved_swap_decides_who_is_on_duty);
+
+/// Each rung of an incident's escalation ladder tells whoever holds it: the officer actually on duty (after an
+/// approved swap, the colleague who took the shift), then the leader on duty, then the unit above — which has
+/// no roster, so all its leaders are told. Notifications are the recipient's own and are marked read once.
+async fn each_escalation_rung_notifies_whoever_is_on_duty(app: TestApp) {
+    let jd = app.units["dc_jd"];
+    let (leader, county) = (app.token("jd_leader").await, app.token("dc_leader").await);
+    let (duty, mediator) = (app.token("jd_duty").await, app.token("mediator").await);
+    let week = json!({"unit_id": jd, "from": "2026-03-02", "days": 7, "starts": "08:30",
+        "officers": [app.users["jd_duty"]], "leaders": [app.users["jd_leader"]], "phone": "0591-87654321"});
+    let (s, b) = app.post(&leader, "/api/v1/duty/rotations", week).await;
+    assert_eq!(s, 201, "{b}");
+    // Monday's officer hands the shift to the mediator; the district's leader approves.
+    let (_, roster) = app.get(&duty, &format!("/api/v1/duty/units/{jd}/shifts?from=2026-03-02&days=1")).await;
+    let shift = roster.as_array().unwrap().iter().find(|s| s["post"] == "officer").unwrap()["id"].as_i64().unwrap();
+    let ask = json!({"to_user_id": app.users["mediator"], "reason": "参加培训"});
+    let (s, b) = app.post(&duty, &format!("/api/v1/duty/shifts/{shift}/swaps"), ask).await;
+    assert_eq!(s, 201, "{b}");
+    let decide = format!("/api/v1/duty/shifts/{shift}/swaps/{}/decision", b.as_i64().unwrap());
+    let (s, b) = app.post(&county, &decide, json!({"approve": true})).await;
+    assert_eq!(s, 204, "a leader of the unit above decides: {b}");
+
+    let notes = |token: String| {
+        let app = &app;
+        async move {
+            let (s, b) = app.get(&token, "/api/v1/notifications").await;
+            assert_eq!(s, 200, "{b}");
+            b.as_array().unwrap().clone()
+        }
+    };
+    let (s, b) = app
+        .post(
+            &app.token("grid").await,
+            "/api/v1/cases",
+            json!({"kind": "incident", "fields": {"incident_type": "accident",
+            "level": "IV", "title": "幸福路燃气泄漏", "occurred_at": "今日 08:55", "location": "幸福路 12 号",
+            "description": "居民报告闻到燃气味", "responsible_unit": jd}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let code = b["case"]["code"].as_str().unwrap().to_string();
+    let told = notes(mediator.clone()).await;
+    assert_eq!(told.len(), 1, "the officer serving after the swap is told: {told:?}");
+    assert_eq!(told[0]["case_code"], code.as_str());
+    assert!(told[0]["title"].as_str().unwrap().contains("接报登记"), "{told:?}");
+    assert!(notes(duty.clone()).await.is_empty(), "not the officer who handed the shift over");
+    assert!(notes(leader.clone()).await.is_empty(), "the leader's rung has not come");
+
+    // 11 minutes without acknowledgement: the leader on duty; 16 more: the district, which has no roster.
+    app.clock.advance(chrono::Duration::minutes(11));
+    assert_eq!(app.svc.sweep().await.unwrap(), 1);
+    let told = notes(leader.clone()).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0]["title"].as_str().unwrap().contains("提级至带班领导"), "{told:?}");
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(app.svc.sweep().await.unwrap(), 1);
+    let told = notes(county.clone()).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0]["body"].as_str().unwrap().contains("此刻无排班"), "the fallback is said: {told:?}");
+    assert!(notes(app.token("dczj_leader").await).await.is_empty(), "a department's leader is not the district's");
+
+    // Read once, by its recipient only.
+    let id = told[0]["id"].as_i64().unwrap();
+    let read = format!("/api/v1/notifications/{id}/read");
+    let (s, _) = app.post(&leader, &read, json!({})).await;
+    assert_eq!(s, 404, "someone else's notification");
+    let (s, _) = app.post(&county, &read, json!({})).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.post(&county, &read, json!({})).await;
+    assert_eq!(s, 404, "read already");
+    assert_eq!(notes(county).await[0]["read"], true);
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(escalation_notices, each_escalation_rung_notifies_whoever_is_on_duty);
+
+/// The gate signs visitors in and out; the log is the site's unit's and its superiors' only, masked, every read
+/// audited; visits older than the site's retention period are deleted by the sweeper, and the deletion audited.
+async fn visitor_logs_are_kept_for_their_period_then_deleted(app: TestApp) {
+    let (sysadmin, inspector) = (app.token("sysadmin").await, app.token("inspector").await);
+    let site = json!({"code": "XX-001", "name": "幸福小学", "sector": "school", "unit_id": app.units["dc_jd"],
+        "visitor_retention_days": 7});
+    let (s, b) = app.post(&sysadmin, "/api/v1/sites", site).await;
+    assert_eq!((s, b["visitor_retention_days"].as_i64()), (201, Some(7)), "{b}");
+    let (s, b) = app
+        .post(
+            &sysadmin,
+            "/api/v1/sites",
+            json!({"code": "XX-002", "name": "x", "sector": "school",
+            "unit_id": app.units["dc_jd"], "visitor_retention_days": 0}),
+        )
+        .await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("visitor_retention_days")), "{b}");
+
+    let gate = app.token("jd_duty").await;
+    let visit = json!({"name": "张建国", "phone": "138-0013-8000", "purpose": "送教材", "host": "李老师"});
+    let (s, b) = app.post(&gate, "/api/v1/sites/XX-001/visitors", visit.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let first = b.as_i64().unwrap();
+    for (who, why) in [("zj_staff", "another branch"), ("sysadmin", "an administrator")] {
+        let (s, _) = app.post(&app.token(who).await, "/api/v1/sites/XX-001/visitors", visit.clone()).await;
+        assert_eq!(s, 403, "{why} keeps no log here");
+    }
+    let (s, b) = app
+        .post(&gate, "/api/v1/sites/XX-001/visitors", json!({"name": "王", "phone": "12", "purpose": "x", "host": "y"}))
+        .await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("phone")), "{b}");
+    app.clock.advance(chrono::Duration::minutes(40));
+    let (s, _) = app.post(&gate, &format!("/api/v1/sites/XX-001/visitors/{first}/sign-out"), json!({})).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.post(&gate, &format!("/api/v1/sites/XX-001/visitors/{first}/sign-out"), json!({})).await;
+    assert_eq!(s, 404, "signed out once");
+
+    // Three days later, another visit; the district's inspector (above the street) reads the week, masked.
+    app.clock.advance(chrono::Duration::days(3));
+    let (s, _) = app
+        .post(
+            &gate,
+            "/api/v1/sites/XX-001/visitors",
+            json!({"name": "赵敏", "phone": "13900139000",
+        "purpose": "家长会", "host": "三年级二班"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, log) = app.get(&inspector, "/api/v1/sites/XX-001/visitors?days=7").await;
+    assert_eq!(s, 200, "{log}");
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!((log[1]["name"].as_str(), log[1]["phone"].as_str()), (Some("张**"), Some("138****8000")), "{log:?}");
+    assert!(log[1]["signed_out_at"].is_string() && log[0]["signed_out_at"].is_null());
+    let (_, today) = app.get(&gate, "/api/v1/sites/XX-001/visitors").await;
+    assert_eq!(today.as_array().unwrap().len(), 1, "today by default: {today}");
+
+    // Day 8 after the first visit: the sweeper deletes it (7 days kept), not the later one.
+    app.clock.advance(chrono::Duration::days(4) + chrono::Duration::hours(1));
+    assert_eq!(app.svc.purge_visitor_logs().await.unwrap(), 1);
+    assert_eq!(app.svc.purge_visitor_logs().await.unwrap(), 0, "once");
+    let (_, log) = app.get(&inspector, "/api/v1/sites/XX-001/visitors?days=30").await;
+    let names: Vec<&str> = log.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["赵*"]);
+    let (_, audit) = app.get(&app.token("auditor").await, "/api/v1/audit?event=visitor_logs_purged").await;
+    assert!(audit.to_string().contains("删除 1 条访客记录"), "{audit}");
+    let (_, audit) = app.get(&app.token("auditor").await, "/api/v1/audit?event=visitor_log_read").await;
+    assert!(audit.to_string().contains("site:XX-001"), "reads are audited: {audit}");
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(visitor_logs, visitor_logs_are_kept_for_their_period_then_deleted);

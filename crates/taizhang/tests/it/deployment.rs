@@ -205,6 +205,21 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     );
     assert!(report.contains("已接报待核实：1 件"), "the alert nobody acknowledged: {report}");
     assert!(report.contains("已销号：2 件"), "both the general and the major hazard are closed out: {report}");
+    assert!(report.contains("城关街道值班表 42 个班次"), "three weeks, officer and leader: {report}");
+    // Somebody is on duty at the street right now, and the unacknowledged alert told its duty room.
+    let jd = svc.store.units().await.unwrap().into_iter().find(|u| u.code == "349901001").unwrap();
+    let users = svc.store.users().await.unwrap();
+    let leader = users.iter().find(|u| u.username == "jd_leader").unwrap();
+    let p = taizhang_service::Principal {
+        roles: taizhang_service::auth::parse_roles(&leader.roles),
+        user: leader.clone(),
+        unit: jd.clone(),
+        kind: "session".into(),
+        csrf_token: String::new(),
+        password_change_required: false,
+    };
+    let now = svc.on_duty_now(&p, jd.id).await.unwrap();
+    assert_eq!(now.len(), 2, "{now:?}");
 }
 
 /// A routing table that names what the definitions do not have is refused at start, saying what is wrong.

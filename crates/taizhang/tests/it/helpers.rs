@@ -234,6 +234,7 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
             sector: sector.into(),
             unit_id: units["dc"],
             address: String::new(),
+            visitor_retention_days: 30,
         };
         svc.create_site(None, site).await.expect("site");
     }

@@ -674,3 +674,134 @@ async fn an_inspector_ticks_the_checklist_of_a_site_and_opens_the_hazard_found()
     assert!(form.contains("<option value=\"SZ-003\" selected>"), "the site is carried over: {form}");
     assert!(form.contains(&format!("value=\"{code}\"")), "{form}");
 }
+
+/// The daily-operations pages: the printable roster with a swap asked and approved through its forms, the duty
+/// directory, the gate's visitor log (a refused sign-in keeps what was typed), and an alert's notification
+/// waiting on the work queue.
+#[tokio::test]
+async fn the_roster_the_gate_log_and_notifications_work_through_the_pages() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let jd = app.units["dc_jd"];
+    let week = json!({"unit_id": jd, "from": "2026-03-02", "days": 7, "starts": "08:30",
+        "officers": [app.users["jd_duty"], app.users["mediator"]], "leaders": [app.users["jd_leader"]],
+        "phone": "0591-87654321"});
+    let (s, b) = app.post(&app.token("jd_leader").await, "/api/v1/duty/rotations", week).await;
+    assert_eq!(s, 201, "{b}");
+
+    let duty = sign_in(&app, "jd_duty").await;
+    let (s, page) = duty.get(&app, "/duty").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("东城区幸福街道值班表") && page.contains("2026-03-02 08:30 起"), "{page}");
+    assert!(page.contains("0591-87654321") && page.contains("申请调班"), "{page}");
+    // Ask to hand today's shift (the first swap form is on the officer's own shift) to the mediator.
+    let start = page.find("申请调班").unwrap();
+    let action = page[start..].split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = hidden(&page, "csrf");
+    let to = app.users["mediator"].to_string();
+    let form = |reason: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("unit", jd.to_string()),
+            ("from", "2026-03-02".into()),
+            ("days", "7".into()),
+            ("to_user_id", to.clone()),
+            ("reason", reason.into()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let (duty, action, app) = (&duty, action.clone(), &app);
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            duty.post(app, &action, &f).await
+        }
+    };
+    let (s, page, _) = post(form("")).await;
+    assert_eq!(s, 400, "a reason is required");
+    assert!(page.contains("请写明调班理由"), "{page}");
+    let (s, _, loc) = post(form("参加培训")).await;
+    assert_eq!((s, loc.as_deref()), (303, Some(format!("/duty?unit={jd}&from=2026-03-02&days=7").as_str())));
+
+    let leader = sign_in(&app, "jd_leader").await;
+    let (_, page) = leader.get(&app, &format!("/duty?unit={jd}")).await;
+    assert!(page.contains("调班申请：jd_duty → mediator，参加培训") && page.contains("批准"), "{page}");
+    let start = page.find("调班申请").unwrap();
+    let decide = page[start..].split("action=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = hidden(&page, "csrf");
+    let (s, _, _) = leader
+        .post(
+            &app,
+            &decide,
+            &[("csrf", &csrf), ("unit", &jd.to_string()), ("from", "2026-03-02"), ("days", "7"), ("approve", "yes")],
+        )
+        .await;
+    assert_eq!(s, 303);
+    let (_, page) = leader.get(&app, &format!("/duty?unit={jd}&from=2026-03-02&days=1")).await;
+    assert!(page.contains("mediator<span class=\"muted\">（原排 jd_duty）"), "{page}");
+    let (_, page) = sign_in(&app, "grid").await.get(&app, "/duty/directory").await;
+    assert!(page.contains("东城区幸福街道") && page.contains("mediator") && !page.contains("0591-87654321"), "{page}");
+
+    // The gate at a site of the district: a refused sign-in keeps the input; the log shows masked names.
+    let gate = sign_in(&app, "grid").await;
+    let (_, page) = gate.get(&app, "/sites/SZ-003").await;
+    assert!(page.contains("/sites/SZ-003/visitors"), "{page}");
+    let (s, page) = gate.get(&app, "/sites/SZ-003/visitors").await;
+    assert_eq!(s, 200);
+    let csrf = hidden(&page, "csrf");
+    let visit = |phone: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("name", "张建国".into()),
+            ("phone", phone.into()),
+            ("purpose", "维修水管".into()),
+            ("host", "总务处".into()),
+        ]
+    };
+    let f = visit("12");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, page, _) = gate.post(&app, "/sites/SZ-003/visitors", &f).await;
+    assert_eq!(s, 400);
+    assert!(page.contains("请填写有效的联系电话") && page.contains("value=\"维修水管\""), "{page}");
+    let f = visit("13800138000");
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _, _) = gate.post(&app, "/sites/SZ-003/visitors", &f).await;
+    assert_eq!(s, 303);
+    let (_, page) = gate.get(&app, "/sites/SZ-003/visitors").await;
+    assert!(page.contains("张**") && page.contains("138****8000") && !page.contains("张建国"), "{page}");
+    let out = page.split("action=\"").find(|a| a.contains("sign-out")).unwrap().split('"').next().unwrap().to_string();
+    let (s, _, _) = gate.post(&app, &out, &[("csrf", &csrf)]).await;
+    assert_eq!(s, 303);
+    let (_, page) = gate.get(&app, "/sites/SZ-003/visitors").await;
+    assert!(!page.contains("登记离开"), "signed out: {page}");
+    let (s, _) = sign_in(&app, "zj_staff").await.get(&app, "/sites/SZ-003/visitors").await;
+    assert_eq!(s, 403, "another branch does not see the gate's log");
+
+    // An incident at the street: the officer serving today finds it on the work queue and opens it.
+    let (s, b) = app
+        .post(
+            &app.token("grid").await,
+            "/api/v1/cases",
+            json!({"kind": "incident", "fields": {"incident_type": "accident",
+            "level": "IV", "title": "幸福路燃气泄漏", "occurred_at": "今日 08:55", "location": "幸福路 12 号",
+            "description": "居民报告闻到燃气味", "responsible_unit": jd}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let code = b["case"]["code"].as_str().unwrap().to_string();
+    let serving = sign_in(&app, "mediator").await;
+    let (_, page) = serving.get(&app, "/work").await;
+    assert!(page.contains("未读通知 1 条") && page.contains("幸福路燃气泄漏"), "{page}");
+    let (_, page) = serving.get(&app, "/notifications").await;
+    let read = page
+        .split("action=\"")
+        .find(|a| a.starts_with("/notifications/"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&page, "csrf");
+    let (s, _, loc) = serving.post(&app, &read, &[("csrf", &csrf), ("case", &code)]).await;
+    assert_eq!((s, loc), (303, Some(format!("/cases/{code}"))));
+    let (_, page) = serving.get(&app, "/work").await;
+    assert!(!page.contains("未读通知"), "{page}");
+}
