@@ -787,6 +787,9 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("sweep.toml", include_str!("../workflows/sweep.toml")),
     ("inspection.toml", include_str!("../workflows/inspection.toml")),
     ("daily_report.toml", include_str!("../workflows/daily_report.toml")),
+    ("commitment.toml", include_str!("../workflows/commitment.toml")),
+    ("reception.toml", include_str!("../workflows/reception.toml")),
+    ("special_period.toml", include_str!("../workflows/special_period.toml")),
 ];
 
 impl Registry {
@@ -1987,7 +1990,10 @@ mod tests {
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 2, "6171e3bd00513c4245b50e281a40d02673a0ffc5e9e6fdda86931500c786a361"),
             ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),
-            ("task.toml", 1, "f9a2685c6970080ee921e174610bf2a4284a1207b115529ab7c582da450d1b1a"),
+            ("task.toml", 2, "acfe0b5772ed7a5c40d5def7992fec7bc23f331a112753e8a05000b7a01314d3"),
+            ("commitment.toml", 1, "603d6056064adb70f1a07342dfc2610dda753792de31ad36969e1629ea19a989"),
+            ("reception.toml", 1, "e4029248a0edbc730eff440d292c9281b84739fc995217edde04acff34a68bda"),
+            ("special_period.toml", 1, "6170f5b18a85d6478cefae156e32540f77d4c6f7ab30ca9525d78d2e864fb8a0"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {
@@ -3134,7 +3140,8 @@ mod tests {
         assert!(bad("binds = \"handling_unit\"\n", "").contains("notify"));
         assert!(bad("notify = [{ to = \"duty_leader\" }]", "notify = [{ to = \"everyone\" }]").contains("everyone"));
         // A kind that opens tasks must be one the task kind lists.
-        let task = include_str!("../workflows/task.toml").replace("opened_from = [\"incident\"]", "opened_from = []");
+        let task = include_str!("../workflows/task.toml")
+            .replace("opened_from = [\"incident\", \"special_period\"]", "opened_from = [\"special_period\"]");
         let err = Registry::load(&[("task.toml".into(), task)]).unwrap_err();
         assert!(err.message.contains("opens"), "{err}");
     }

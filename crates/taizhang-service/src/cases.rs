@@ -653,7 +653,7 @@ impl Service {
         }
     }
 
-    async fn unit_or_err(&self, id: i64) -> DomainResult<Unit> {
+    pub(crate) async fn unit_or_err(&self, id: i64) -> DomainResult<Unit> {
         self.store
             .unit(id)
             .await

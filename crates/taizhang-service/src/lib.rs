@@ -10,6 +10,7 @@ pub mod notify;
 pub mod org;
 pub mod plans;
 pub mod portal;
+pub mod reception;
 pub mod routing;
 pub mod sites;
 pub mod verify;

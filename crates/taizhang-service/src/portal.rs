@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use taizhang_domain::deadline::{ClockStatus, china_tz};
 use taizhang_domain::region::Region;
@@ -137,5 +137,68 @@ impl Service {
             return Ok(units);
         }
         Ok(self.portal.offices.iter().filter_map(|c| units.iter().find(|u| &u.code == c).cloned()).collect())
+    }
+}
+
+/// A public commitment (承诺事项) as the portal lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicCommitment {
+    pub code: String,
+    pub title: String,
+    pub content: String,
+    pub owner_unit: String,
+    pub owner: String,
+    pub timetable: String,
+    /// The promised date (China).
+    pub due_date: Option<chrono::NaiveDate>,
+    pub state: String,
+    pub state_name: String,
+    /// Past its date without being fulfilled: a red card.
+    pub red_card: bool,
+    /// The newest progress report or the fulfilment.
+    pub latest: String,
+}
+
+impl Service {
+    /// The commitments made public (`public = "yes"`) in the last two years, open ones first, then newest.
+    pub async fn public_commitments(&self) -> DomainResult<Vec<PublicCommitment>> {
+        let Ok(def) = self.workflows.get("commitment").cloned() else { return Ok(vec![]) };
+        let now = self.now();
+        let units: std::collections::BTreeMap<i64, String> =
+            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, u.name)).collect();
+        let mut out = vec![];
+        let mut after = 0;
+        loop {
+            let rows = self.store.cases_created_since("commitment", now - Duration::days(730), after, 1000).await;
+            let rows = rows.map_err(se)?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in &rows {
+                let state = parse_state(row)?;
+                if state.field_str("public") != Some("yes") {
+                    continue;
+                }
+                let def = self.workflows.get_version("commitment", state.workflow_version).unwrap_or(&def);
+                let text = |f: &str| state.field_str(f).unwrap_or_default().to_string();
+                let (clocks, _) = clock_views_lenient(def, &state, &self.calendar, None, now);
+                let due_date = clocks.iter().find(|c| c.clock == "fulfil_due").and_then(|c| c.due_date);
+                out.push(PublicCommitment {
+                    code: row.code.clone(),
+                    title: text("title"),
+                    content: text("content"),
+                    owner_unit: state.handling_unit.and_then(|u| units.get(&u).cloned()).unwrap_or_default(),
+                    owner: text("owner"),
+                    timetable: text("timetable"),
+                    due_date,
+                    state_name: def.state(&state.state).map(|s| s.name.clone()).unwrap_or_default(),
+                    red_card: state.actions_taken.contains("red_card"),
+                    latest: if state.state == "fulfilled" { text("result") } else { text("progress") },
+                    state: state.state,
+                });
+            }
+        }
+        let done = |c: &PublicCommitment| c.state == "fulfilled" || c.state == "withdrawn";
+        out.sort_by(|a, b| done(a).cmp(&done(b)).then(b.code.cmp(&a.code)));
+        Ok(out)
     }
 }

@@ -69,6 +69,25 @@ pub trait Store: Send + Sync {
     /// Marks one of the user's notifications read; false when it is not theirs or already read.
     async fn mark_notification_read(&self, user_id: i64, id: i64, at: DateTime<Utc>) -> StoreResult<bool>;
 
+    // ---- reception schedule and appointment requests
+    async fn create_slot(&self, slot: ReceptionSlot) -> StoreResult<i64>;
+    /// Slots overlapping [from, to), by start.
+    async fn slots(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<ReceptionSlot>>;
+    async fn slot(&self, id: i64) -> StoreResult<Option<ReceptionSlot>>;
+    /// Records a request if the slot has fewer than `capacity` requested or confirmed; None when it is full.
+    async fn create_booking(&self, booking: Booking, capacity: i64) -> StoreResult<Option<i64>>;
+    /// The requests for these slots, or (when `case_id` is given) of one case; oldest first.
+    async fn bookings(&self, slot_ids: &[i64], case_id: Option<i64>) -> StoreResult<Vec<Booking>>;
+    /// Confirms or declines a pending request; false when it was decided already.
+    async fn decide_booking(
+        &self,
+        id: i64,
+        confirm: bool,
+        reply: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
     // ---- visitor logs at sites
     /// Records a visit (id and sign-out ignored); returns its id.
     async fn create_visit(&self, visit: VisitorLog) -> StoreResult<i64>;

@@ -56,6 +56,35 @@ pub struct Notification {
     pub read_at: Option<DateTime<Utc>>,
 }
 
+/// A leader's reception session on the published schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceptionSlot {
+    pub id: i64,
+    pub unit_id: i64,
+    pub leader_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub place: String,
+    pub topic: String,
+    pub capacity: i64,
+    pub created_by: Option<i64>,
+}
+
+/// A resident's request to meet the leader of a slot about their case (约访).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub id: i64,
+    pub slot_id: i64,
+    pub case_id: i64,
+    pub request: String,
+    pub requested_at: DateTime<Utc>,
+    /// requested | confirmed | declined
+    pub status: String,
+    pub reply: String,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
 /// One visit recorded at a site's gate. Name and phone are sealed (SM4) with masked copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitorLog {

@@ -39,6 +39,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0007_sites", include_str!("../migrations/sqlite/0007_sites.sql")),
     ("0008_duty", include_str!("../migrations/sqlite/0008_duty.sql")),
     ("0009_notices_visitors", include_str!("../migrations/sqlite/0009_notices_visitors.sql")),
+    ("0010_receptions", include_str!("../migrations/sqlite/0010_receptions.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -50,6 +51,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0007_sites", include_str!("../migrations/postgres/0007_sites.sql")),
     ("0008_duty", include_str!("../migrations/postgres/0008_duty.sql")),
     ("0009_notices_visitors", include_str!("../migrations/postgres/0009_notices_visitors.sql")),
+    ("0010_receptions", include_str!("../migrations/postgres/0010_receptions.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -368,6 +370,37 @@ fn visit_from(r: &AnyRow) -> StoreResult<VisitorLog> {
         recorded_by: r.try_get("recorded_by")?,
     })
 }
+
+fn slot_from(r: &AnyRow) -> StoreResult<ReceptionSlot> {
+    Ok(ReceptionSlot {
+        id: r.try_get("id")?,
+        unit_id: r.try_get("unit_id")?,
+        leader_id: r.try_get("leader_id")?,
+        starts_at: from_us(r.try_get("starts_us")?),
+        ends_at: from_us(r.try_get("ends_us")?),
+        place: r.try_get("place")?,
+        topic: r.try_get("topic")?,
+        capacity: r.try_get("capacity")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn booking_from(r: &AnyRow) -> StoreResult<Booking> {
+    Ok(Booking {
+        id: r.try_get("id")?,
+        slot_id: r.try_get("slot_id")?,
+        case_id: r.try_get("case_id")?,
+        request: r.try_get("request")?,
+        requested_at: from_us(r.try_get("requested_us")?),
+        status: r.try_get("status")?,
+        reply: r.try_get("reply")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get::<Option<i64>, _>("decided_us")?.map(from_us),
+    })
+}
+
+const SLOT_COLS: &str = "id, unit_id, leader_id, starts_us, ends_us, place, topic, capacity, created_by";
+const BOOKING_COLS: &str = "id, slot_id, case_id, request, requested_us, status, reply, decided_by, decided_us";
 
 const VISIT_COLS: &str = "id, site_code, name_sealed, name_masked, phone_sealed, phone_masked, purpose, host, \
                           signed_in_us, signed_out_us, recorded_by";
@@ -805,6 +838,124 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(counts)
+    }
+
+    async fn create_slot(&self, slot: ReceptionSlot) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO reception_slots (unit_id, leader_id, starts_us, ends_us, place, topic, capacity, created_by, \
+             created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        .bind(slot.unit_id)
+        .bind(slot.leader_id)
+        .bind(us(slot.starts_at))
+        .bind(us(slot.ends_at))
+        .bind(&slot.place)
+        .bind(&slot.topic)
+        .bind(slot.capacity)
+        .bind(slot.created_by)
+        .bind(us(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn slots(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<ReceptionSlot>> {
+        let sql = format!(
+            "SELECT {SLOT_COLS} FROM reception_slots WHERE ends_us > ? AND starts_us < ? ORDER BY starts_us, id"
+        );
+        let rows = query!(self, &sql).bind(us(from)).bind(us(to)).fetch_all(&self.pool).await?;
+        rows.iter().map(slot_from).collect()
+    }
+
+    async fn slot(&self, id: i64) -> StoreResult<Option<ReceptionSlot>> {
+        let sql = format!("SELECT {SLOT_COLS} FROM reception_slots WHERE id = ?");
+        let row = query!(self, &sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(slot_from).transpose()
+    }
+
+    async fn create_booking(&self, b: Booking, capacity: i64) -> StoreResult<Option<i64>> {
+        // Counted and written in one transaction so two requests cannot both take the last place.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                query!(self, "SELECT id FROM reception_slots WHERE id = ? FOR UPDATE")
+                    .bind(b.slot_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        let taken: i64 = query!(
+            self,
+            "SELECT COUNT(*) AS n FROM reception_bookings WHERE slot_id = ? AND status IN ('requested', 'confirmed')"
+        )
+        .bind(b.slot_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if taken >= capacity {
+            return Ok(None);
+        }
+        let row = query!(
+            self,
+            "INSERT INTO reception_bookings (slot_id, case_id, request, requested_us, status) \
+             VALUES (?, ?, ?, ?, 'requested') RETURNING id"
+        )
+        .bind(b.slot_id)
+        .bind(b.case_id)
+        .bind(&b.request)
+        .bind(us(b.requested_at))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = row.try_get("id")?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    async fn bookings(&self, slot_ids: &[i64], case_id: Option<i64>) -> StoreResult<Vec<Booking>> {
+        let mut out = vec![];
+        if let Some(case_id) = case_id {
+            let sql = format!("SELECT {BOOKING_COLS} FROM reception_bookings WHERE case_id = ? ORDER BY id");
+            let rows = query!(self, &sql).bind(case_id).fetch_all(&self.pool).await?;
+            return rows.iter().map(booking_from).collect();
+        }
+        for chunk in slot_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT {BOOKING_COLS} FROM reception_bookings WHERE slot_id IN ({marks}) ORDER BY id");
+            let mut q = query!(self, &sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(booking_from(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn decide_booking(
+        &self,
+        id: i64,
+        confirm: bool,
+        reply: &str,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let res = query!(
+            self,
+            "UPDATE reception_bookings SET status = ?, reply = ?, decided_by = ?, decided_us = ? \
+             WHERE id = ? AND status = 'requested'"
+        )
+        .bind(if confirm { "confirmed" } else { "declined" })
+        .bind(reply)
+        .bind(by)
+        .bind(us(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
     }
 
     async fn units(&self) -> StoreResult<Vec<Unit>> {

@@ -18,6 +18,7 @@ use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::duty::{DirectoryEntry, ShiftView};
 use taizhang_service::notify::NotificationView;
+use taizhang_service::reception::{SlotInput, SlotView};
 use taizhang_service::visitors::{VisitInput, VisitView};
 
 use crate::AppState;
@@ -31,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/duty/directory", get(directory_page))
         .route("/duty/shifts/{id}/swaps", post(request_swap))
         .route("/duty/shifts/{id}/swaps/{swap}/decision", post(decide_swap))
+        .route("/receptions", get(receptions_page).post(create_slot))
+        .route("/receptions/{slot}/bookings/{id}", post(decide_booking))
         .route("/sites/{code}/visitors", get(visitors_page).post(sign_in))
         .route("/sites/{code}/visitors/{id}/sign-out", post(sign_out))
 }
@@ -364,5 +367,111 @@ async fn sign_out(
     match s.svc.sign_out_visitor(&p, &code, id).await {
         Ok(()) => Redirect::to(&format!("/sites/{code}/visitors")).into_response(),
         Err(e) => render_visitors(&s, &p, &code, 1, Some((e, &form))).await,
+    }
+}
+
+// ---------------------------------------------------------------- reception schedule
+
+#[derive(Template, WebTemplate)]
+#[template(path = "receptions.html")]
+struct ReceptionsPage {
+    me: Option<Me>,
+    csrf: String,
+    slots: Vec<(SlotView, String)>,
+    units: Vec<(i64, String)>,
+    leaders: Vec<(i64, String)>,
+    error: Option<String>,
+    form: BTreeMap<String, String>,
+}
+
+impl ReceptionsPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+async fn receptions_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match staff(&s, &headers, false).await {
+        Ok(p) => render_receptions(&s, &p, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn render_receptions(
+    s: &AppState,
+    p: &Principal,
+    failed: Option<(DomainError, &[(String, String)])>,
+) -> Response {
+    let slots = match s.svc.reception_schedule(Some(p), 60).await {
+        Ok(x) => x.into_iter().map(|x| (x.clone(), local(x.starts_at))).collect(),
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let (units, users) = match (s.svc.store.units().await, s.svc.store.users().await) {
+        (Ok(u), Ok(us)) => (u, us),
+        (Err(e), _) | (_, Err(e)) => return refusal(taizhang_service::se(e), Some(me(p))),
+    };
+    let mine: Vec<_> = units.iter().filter(|u| u.path.starts_with(&p.unit.path)).collect();
+    let leaders = users
+        .iter()
+        .filter(|u| u.active && u.roles.split(',').any(|r| r == "leader"))
+        .filter(|u| mine.iter().any(|m| m.id == u.unit_id))
+        .map(|u| (u.id, u.display_name.clone()))
+        .collect();
+    let status = if failed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let (error, form) = match failed {
+        Some((e, form)) => (Some(e.message), form.iter().cloned().collect()),
+        None => (None, BTreeMap::new()),
+    };
+    let page = ReceptionsPage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        slots,
+        units: mine.iter().map(|u| (u.id, u.name.clone())).collect(),
+        leaders,
+        error,
+        form,
+    };
+    (status, page).into_response()
+}
+
+async fn create_slot(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let num = |k: &str| field(&form, k).parse::<i64>().unwrap_or(0);
+    let input = SlotInput {
+        unit_id: num("unit_id"),
+        leader_id: num("leader_id"),
+        starts: field(&form, "starts").replace('T', " "),
+        minutes: num("minutes"),
+        place: field(&form, "place"),
+        topic: field(&form, "topic"),
+        capacity: num("capacity"),
+    };
+    match s.svc.create_slot(&p, input).await {
+        Ok(_) => Redirect::to("/receptions").into_response(),
+        Err(e) => render_receptions(&s, &p, Some((e, &form))).await,
+    }
+}
+
+async fn decide_booking(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((slot, id)): Path<(i64, i64)>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let confirm = field(&form, "confirm") == "yes";
+    match s.svc.decide_booking(&p, slot, id, confirm, &field(&form, "reply")).await {
+        Ok(()) => Redirect::to("/receptions").into_response(),
+        Err(e) => render_receptions(&s, &p, Some((e, &form))).await,
     }
 }

@@ -32,6 +32,9 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/submit", get(submit_form).post(submit).layer(DefaultBodyLimit::max(UPLOAD_BODY_BYTES)))
         // Opened directly (a reload, a bookmark), these lead back to the portal's query form.
         .route("/portal/case", post(portal_case).get(|| async { Redirect::to("/portal#query") }))
+        .route("/portal/book", post(portal_book).get(|| async { Redirect::to("/portal#query") }))
+        .route("/portal/receptions", get(receptions_page))
+        .route("/portal/commitments", get(commitments_page))
         .route("/portal/act/{action}", post(portal_act).get(|| async { Redirect::to("/portal#query") }))
 }
 
@@ -397,6 +400,18 @@ struct PortalCasePage {
     forms: Vec<ActionForm>,
     message: Option<String>,
     error: Option<String>,
+    /// (slot id, words) of reception sessions with places left.
+    slots: Vec<(i64, String)>,
+    /// The case's appointment requests: (the session in words, the request).
+    bookings: Vec<(String, taizhang_service::reception::BookingView)>,
+    /// The appointment form's slot and request as typed, after a refusal.
+    book_form: (String, String),
+}
+
+/// A reception session in words: "2026-03-05 09:00–11:00 东城区信访局接待大厅 · 邓明（东城区领导）· 城建".
+fn slot_words(x: &taizhang_service::reception::SlotView) -> String {
+    let end = x.ends_at.with_timezone(&taizhang_domain::deadline::china_tz()).format("%H:%M");
+    format!("{}–{end} {} · {}（{}）· {}", local(x.starts_at), x.place, x.leader_name, x.unit_name, x.topic)
 }
 
 /// A query with code and password, refused for a while after ten wrong passwords for that code from the same
@@ -436,12 +451,33 @@ fn no_store(r: impl IntoResponse) -> Response {
     r
 }
 
-fn portal_case_page(
+async fn portal_case_page(
+    s: &AppState,
     view: PublicCaseView,
     password: &str,
     message: Option<String>,
     failed: Option<Failed<'_>>,
 ) -> Response {
+    // The leader reception sessions the resident may ask for, and what they asked already (petitions only).
+    let (slots, bookings) = match s.svc.store.case_by_code(&view.code).await {
+        Ok(Some(row)) if row.kind == "petition" => (
+            s.svc.reception_schedule(None, 60).await.unwrap_or_default(),
+            s.svc.case_bookings(row.id).await.unwrap_or_default(),
+        ),
+        _ => (vec![], vec![]),
+    };
+    let slots = slots.into_iter().filter(|x| x.remaining > 0).map(|x| (x.id, slot_words(&x))).collect();
+    let bookings = bookings.into_iter().map(|(b, x)| (slot_words(&x), b)).collect();
+    // A refused appointment request keeps what was typed.
+    let kept = |k: &str| {
+        failed
+            .as_ref()
+            .filter(|f| f.action == "book")
+            .and_then(|f| f.form.iter().find(|(n, _)| n == k))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let book_form = (kept("slot_id"), kept("request"));
     let clocks = view
         .clocks
         .iter()
@@ -473,7 +509,19 @@ fn portal_case_page(
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     no_store((
         status,
-        PortalCasePage { me: None, view, password: password.to_string(), clocks, events, forms, message, error },
+        PortalCasePage {
+            me: None,
+            view,
+            password: password.to_string(),
+            clocks,
+            events,
+            forms,
+            message,
+            error,
+            slots,
+            bookings,
+            book_form,
+        },
     ))
 }
 
@@ -488,7 +536,7 @@ async fn portal_case(
         return home(&s, Some(e), &code).await;
     }
     match checked_query(&s, src.as_deref(), &code, &password).await {
-        Ok(view) => portal_case_page(view, &password, None, None),
+        Ok(view) => portal_case_page(&s, view, &password, None, None).await,
         Err(e) => home(&s, Some(e), &code).await,
     }
 }
@@ -514,12 +562,74 @@ async fn portal_act(
         .map(|(k, v)| (k.clone(), Value::from(v.trim())))
         .collect();
     match s.svc.portal_act(&code, &password, &action, fields, version).await {
-        Ok(view) => portal_case_page(view, &password, Some("已提交，感谢您的评价和监督。".into()), None),
+        Ok(view) => portal_case_page(&s, view, &password, Some("已提交，感谢您的评价和监督。".into()), None).await,
         Err(e) => match s.svc.portal_case(&code, &password).await {
             Ok((_, view)) => {
-                portal_case_page(view, &password, None, Some(Failed { action: &action, form: &form, error: e }))
+                portal_case_page(&s, view, &password, None, Some(Failed { action: &action, form: &form, error: e }))
+                    .await
             }
             Err(e2) => home(&s, Some(e2), &code).await,
         },
+    }
+}
+
+/// A resident asks for an appointment with the leader of a reception session, from their case's page.
+async fn portal_book(
+    State(s): State<AppState>,
+    Source(src): Source,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (code, password) = (get("code"), get("password"));
+    if let Err(e) = s.limiter.hit("portal_query", crate::limit::PORTAL_QUERY, src.as_deref()) {
+        return home(&s, Some(e), &code).await;
+    }
+    let view = match checked_query(&s, src.as_deref(), &code, &password).await {
+        Ok(v) => v,
+        Err(e) => return home(&s, Some(e), &code).await,
+    };
+    let slot = get("slot_id").parse::<i64>().unwrap_or(0);
+    match s.svc.book_reception(&code, &password, slot, &get("request")).await {
+        Ok(_) => {
+            let msg = "约访申请已提交，信访部门确认后会在本页告知，请留意查询。";
+            portal_case_page(&s, view, &password, Some(msg.into()), None).await
+        }
+        Err(e) => {
+            let failed = Failed { action: "book", form: &form, error: e };
+            portal_case_page(&s, view, &password, None, Some(failed)).await
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal_receptions.html")]
+struct ReceptionsPage {
+    me: Option<Me>,
+    slots: Vec<(String, i64, i64)>,
+}
+
+/// The published schedule of leaders' reception days.
+async fn receptions_page(State(s): State<AppState>) -> Response {
+    match s.svc.reception_schedule(None, 60).await {
+        Ok(slots) => {
+            let slots = slots.iter().map(|x| (slot_words(x), x.capacity, x.remaining)).collect();
+            ReceptionsPage { me: None, slots }.into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal_commitments.html")]
+struct CommitmentsPage {
+    me: Option<Me>,
+    rows: Vec<taizhang_service::portal::PublicCommitment>,
+}
+
+/// Commitments made to residents, with owner, date and progress; a missed one shows its red card.
+async fn commitments_page(State(s): State<AppState>) -> Response {
+    match s.svc.public_commitments().await {
+        Ok(rows) => CommitmentsPage { me: None, rows }.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
     }
 }

@@ -437,6 +437,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let sweep_states = sweeps(&svc, &clock, &principals, now).await?;
     let daily_states = daily_reports(&svc, &clock, &principals, now).await?;
     let (shifts, visits) = duty_and_gate(&svc, &clock, &principals, &units, now).await?;
+    let (period_states, commitment_states) = periods_and_commitments(&svc, &clock, &principals, &units, now).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -453,6 +454,8 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("task", &task_states),
         ("sweep", &sweep_states),
         ("daily_report", &daily_states),
+        ("special_period", &period_states),
+        ("commitment", &commitment_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -1111,6 +1114,112 @@ async fn duty_and_gate(
         }
     }
     Ok((shifts.len(), visits))
+}
+
+/// A special period that ran and ended last month and one planned for next month; two reception sessions
+/// next week on the portal; three public commitments of the district's housing bureau — one fulfilled, one in
+/// hand, one past its date (the sweeper, as the server does each minute, gives it its red card).
+async fn periods_and_commitments(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<(BTreeMap<String, usize>, BTreeMap<String, usize>)> {
+    let today = now.with_timezone(&china_tz()).date_naive();
+    let leader = &principals["dc_leader"];
+    let mut periods: BTreeMap<String, usize> = BTreeMap::new();
+    for (title, start, end, steps) in
+        [("重大节日期间特殊时期工作方案", -40i64, -30i64, true), ("年度重要会议期间特殊时期工作方案", 20, 30, false)]
+    {
+        let fields = f(&[
+            ("title", json!(title)),
+            ("starts_on", json!((today + Duration::days(start)).to_string())),
+            ("ends_on", json!((today + Duration::days(end)).to_string())),
+            ("scope_unit", json!(units["349901"])),
+            ("leading_group", json!("组长：邓明（区领导）；副组长：王海涛（区信访局）；成员：各街道、部门主要负责人")),
+            ("duty_level", json!("level1")),
+            ("reporting", json!("twice_daily")),
+            ("measures", json!("主要领导 24 小时带班；各街道每日 9:00、16:00 两次报告；重点场所每日巡查")),
+        ]);
+        let planned = now + Duration::days(start.min(0) - 7);
+        let steps: Vec<Step<'_>> = if steps {
+            vec![
+                (now + Duration::days(start), leader, "activate", f(&[])),
+                (
+                    now + Duration::days(end),
+                    leader,
+                    "end",
+                    f(&[("summary", json!("期间无重大事件，日报告 100% 按时报送"))]),
+                ),
+            ]
+        } else {
+            vec![]
+        };
+        let (_, state) = play(svc, clock, now, "special_period", (planned, leader, fields, vec![]), steps).await?;
+        *periods.entry(state).or_default() += 1;
+    }
+
+    clock.set(now);
+    for (day, place, topic) in
+        [(3i64, "东城区信访局接待大厅", "城建、物业"), (6, "城关街道社会治理中心", "征地拆迁、劳动保障")]
+    {
+        let starts = (today + Duration::days(day)).to_string() + " 09:00";
+        let slot = taizhang_service::reception::SlotInput {
+            unit_id: units["349901"],
+            leader_id: leader.user.id,
+            starts,
+            minutes: 150,
+            place: place.into(),
+            topic: topic.into(),
+            capacity: 8,
+        };
+        svc.create_slot(leader, slot).await?;
+    }
+
+    let mut commitments: BTreeMap<String, usize> = BTreeMap::new();
+    let owner = ("owner_unit", json!(units["349901-ZJ"]));
+    for (title, back, days, done) in [
+        ("幸福小区 3 栋电梯更换", 40i64, 30i64, true),
+        ("光明街安置房交房前完成消防验收", 10, 45, false),
+        ("幸福路积水点排水改造", 12, 7, false),
+    ] {
+        let fields = f(&[
+            ("title", json!(title)),
+            ("content", json!(format!("{title}，按期向群众公开进展"))),
+            owner.clone(),
+            ("owner", json!("东城区住建局副局长 曹阳")),
+            ("within_days", json!(days)),
+            ("public", json!("yes")),
+            ("timetable", json!("第一周制定方案，其后按周报告进展")),
+        ]);
+        let opened = now - Duration::days(back);
+        let staff = &principals["dczj_staff"];
+        let mut steps: Vec<Step<'_>> = vec![(
+            opened + Duration::days(2),
+            staff,
+            "progress",
+            f(&[("progress", json!("已制定方案，正在组织施工"))]),
+        )];
+        if done {
+            steps.push((opened + Duration::days(20), staff, "fulfil", f(&[("result", json!("已完成并通过验收"))])));
+        }
+        play(svc, clock, now, "commitment", (opened, leader, fields, vec![]), steps).await?;
+    }
+    // The one past its date gets its red card, as the server's sweeper would give it at start.
+    clock.set(now);
+    svc.sweep().await?;
+    let mut after = 0;
+    loop {
+        let rows = svc.store.cases_created_since("commitment", now - Duration::days(60), after, 100).await;
+        let rows = rows.map_err(taizhang_service::se)?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for r in rows {
+            *commitments.entry(r.state).or_default() += 1;
+        }
+    }
+    Ok((periods, commitments))
 }
 
 /// 城关街道's daily reports for the last week: nil reports and reports with items, one filed late (16:40, after

@@ -293,3 +293,113 @@ async fn visitor_logs_are_kept_for_their_period_then_deleted(app: TestApp) {
 }
 
 both_backends!(visitor_logs, visitor_logs_are_kept_for_their_period_then_deleted);
+
+/// A week at the district, Monday to the next Tuesday: a special period planned and activated (everyone in the
+/// district told) with a task opened from its plan; a leader's reception published, booked from the portal on
+/// a resident's case, confirmed, held and recorded with a promise; the promise made a public commitment that
+/// runs past its date, gets its red card from the sweeper (owner unit's and district's leaders told), shows it
+/// on the portal, and is fulfilled late.
+async fn a_week_of_special_period_reception_and_a_missed_commitment(app: TestApp) {
+    let (dc, leader) = (app.units["dc"], app.token("dc_leader").await);
+    let days = |d: i64| chrono::Duration::days(d);
+    let notes = |user: &'static str| {
+        let app = &app;
+        async move {
+            let (_, b) = app.get(&app.token(user).await, "/api/v1/notifications").await;
+            b.as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+
+    // Monday: the plan for the national sessions; Wednesday it is activated.
+    let plan = json!({"kind": "special_period", "fields": {"title": "全国两会期间特殊时期工作方案", "starts_on": "2026-03-04",
+        "ends_on": "2026-03-11", "scope_unit": dc, "leading_group": "组长：邓明；成员：各街道、部门主要负责人",
+        "duty_level": "level1", "reporting": "twice_daily", "measures": "领导 24 小时带班，每日两报"}});
+    let (s, b) = app.post(&leader, "/api/v1/cases", plan).await;
+    assert_eq!(s, 201, "{b}");
+    let (ts, ts_code) = (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].as_str().unwrap().to_string());
+    app.clock.set(at(8, 0) + days(2));
+    let (s, b) = app.act(&leader, ts, "activate", json!({})).await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("active")), "{b}");
+    assert!(notes("grid").await.iter().any(|t| t.contains("启动特殊时期")), "everyone in the district is told");
+    assert!(notes("jd_duty").await.is_empty(), "the street is another unit");
+    let task = json!({"kind": "task", "fields": {"title": "重点场所每日巡查", "owner_unit": app.units["dc_jd"],
+        "within_minutes": 2880, "source_case": ts_code}});
+    let (s, b) = app.post(&leader, "/api/v1/cases", task).await;
+    assert_eq!(s, 201, "a task opened from the plan: {b}");
+    let (_, plan_view) = app.get(&leader, &format!("/api/v1/cases/{ts}")).await;
+    assert_eq!(plan_view["opened"].as_array().unwrap().len(), 1, "the plan lists its task: {plan_view}");
+
+    // The district publishes Thursday's reception; a resident books it from the portal on their case.
+    let slot = json!({"unit_id": dc, "leader_id": app.users["dc_leader"], "starts": "2026-03-05 09:00", "minutes": 120,
+        "place": "东城区信访局接待大厅", "topic": "城建、物业", "capacity": 1});
+    let (s, b) = app.post(&app.token("grid").await, "/api/v1/receptions/slots", slot.clone()).await;
+    assert_eq!(s, 403, "a grid worker does not publish receptions: {b}");
+    let (s, b) = app.post(&leader, "/api/v1/receptions/slots", slot).await;
+    assert_eq!(s, 201, "{b}");
+    let slot_id = b.as_i64().unwrap();
+    let (_, code, password) = app.register(&leader, "claim", json!({})).await;
+    let (_, other, other_password) = app.register(&leader, "claim", json!({"title": "另一件事"})).await;
+    let book = |code: &str, password: &str| json!({"code": code, "password": password, "slot_id": slot_id, "request": "想当面反映电梯维修资金问题"});
+    let (s, _) = app.post("", "/api/v1/portal/receptions", book(&code, "wrong-password")).await;
+    assert_eq!(s, 401);
+    let (s, b) = app.post("", "/api/v1/portal/receptions", book(&code, &password)).await;
+    assert_eq!((s, b["status"].as_str()), (201, Some("requested")), "{b}");
+    let booking = b["id"].as_i64().unwrap();
+    let (s, b) = app.post("", "/api/v1/portal/receptions", book(&other, &other_password)).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("slot_id")), "one place only: {b}");
+    let (_, public) = app.get("", "/api/v1/portal/receptions").await;
+    assert_eq!((public[0]["remaining"].as_i64(), public[0]["bookings"].as_array().map(Vec::len)), (Some(0), Some(0)));
+    let decide = format!("/api/v1/receptions/slots/{slot_id}/bookings/{booking}/decision");
+    let (s, b) = app.post(&leader, &decide, json!({"confirm": true, "reply": "请于 3 月 5 日 8:50 到接待大厅"})).await;
+    assert_eq!(s, 204, "{b}");
+    let (s, _) = app.post(&leader, &decide, json!({"confirm": false, "reply": "x"})).await;
+    assert_eq!(s, 409);
+
+    // Thursday: the reception is held and recorded on the case, with the promise made there.
+    app.clock.set(at(10, 30) + days(3));
+    let record = json!({"kind": "reception", "fields": {"title": "约访：电梯维修资金", "source_case": code,
+        "mode": "appointment", "booking": booking, "leader": "邓明", "host_unit": dc,
+        "held_at": "3 月 5 日上午，东城区信访局接待大厅", "summary": "信访人反映维修资金申请受阻，已当场协调区住建局。",
+        "promises": "区住建局 3 日内完成维修资金审核"}});
+    let (s, b) = app.post(&leader, "/api/v1/cases", record).await;
+    assert_eq!(s, 201, "{b}");
+    let jf = b["case"]["code"].as_str().unwrap().to_string();
+    let promise = json!({"kind": "commitment", "fields": {"title": "完成电梯维修资金审核", "content": "3 日内完成审核并告知信访人",
+        "owner_unit": app.units["dc_zj"], "owner": "东城区住建局副局长 曹阳", "within_days": 3, "public": "yes",
+        "timetable": "3 月 6 日受理，3 月 8 日前审核完毕", "source_case": jf}});
+    let (s, b) = app.post(&leader, "/api/v1/cases", promise).await;
+    assert_eq!(s, 201, "{b}");
+    let cn = b["case"]["id"].as_i64().unwrap();
+    assert!(notes("dczj_leader").await.iter().any(|t| t.contains("作出承诺")), "the owner unit's leaders are told");
+    let (_, public) = app.get("", "/api/v1/portal/commitments").await;
+    assert_eq!(
+        (public[0]["red_card"].as_bool(), public[0]["due_date"].as_str()),
+        (Some(false), Some("2026-03-09")),
+        "3 days from Thursday end on Sunday, which rolls to Monday: {public}"
+    );
+
+    // Tuesday: no fulfilment by Monday — the sweeper's red card, told to the owner unit and the district.
+    app.clock.set(at(0, 5) + days(8));
+    assert_eq!(app.svc.sweep().await.unwrap(), 1);
+    let (_, c) = app.get(&leader, &format!("/api/v1/cases/{cn}")).await;
+    assert_eq!(c["state"], "missed", "{c}");
+    assert!(notes("dczj_leader").await.iter().any(|t| t.contains("亮红牌")));
+    assert!(notes("dc_leader").await.iter().any(|t| t.contains("亮红牌")), "and the leaders above");
+    let (_, public) = app.get("", "/api/v1/portal/commitments").await;
+    assert_eq!(
+        (public[0]["red_card"].as_bool(), public[0]["state_name"].as_str()),
+        (Some(true), Some("逾期未兑现（红牌）"))
+    );
+    let (s, b) =
+        app.act(&app.token("dczj_staff").await, cn, "fulfil", json!({"result": "已审核通过，资金已拨付"})).await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("fulfilled")), "{b}");
+    let (_, public) = app.get("", "/api/v1/portal/commitments").await;
+    assert_eq!(
+        (public[0]["red_card"].as_bool(), public[0]["latest"].as_str()),
+        (Some(true), Some("已审核通过，资金已拨付")),
+        "fulfilled late keeps its red card: {public}"
+    );
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(week_of_daily_operations, a_week_of_special_period_reception_and_a_missed_commitment);

@@ -195,9 +195,13 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 6,
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 6 + 2 + 3,
         "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports, \
-         6 daily reports"
+         6 daily reports, 2 special periods, 3 commitments"
+    );
+    assert!(
+        report.contains("承诺事项 3 件：\n  已兑现：1 件\n  逾期未兑现（红牌）：1 件\n  承诺办理中：1 件"),
+        "one commitment past its date has its red card: {report}"
     );
     assert!(
         report.contains("安全检查 7 件：\n  已归档：6 件\n  已检查待跟进：1 件"),
