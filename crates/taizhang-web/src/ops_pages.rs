@@ -22,7 +22,7 @@ use taizhang_service::reception::{SlotInput, SlotView};
 use taizhang_service::visitors::{VisitInput, VisitView};
 
 use crate::AppState;
-use crate::pages::{Me, local, me, refusal, staff, staff_writing};
+use crate::pages::{Me, local, me, refusal, refused_form, staff, staff_writing};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -313,11 +313,7 @@ async fn render_visitors(
             (v, i, o)
         })
         .collect();
-    let status = if failed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let (error, form) = match failed {
-        Some((e, form)) => (Some(e.message), form.iter().cloned().collect()),
-        None => (None, BTreeMap::new()),
-    };
+    let (status, error, form) = refused_form(failed);
     let page = VisitorsPage {
         me: Some(me(p)),
         csrf: p.csrf_token.clone(),
@@ -417,11 +413,7 @@ async fn render_receptions(
         .filter(|u| mine.iter().any(|m| m.id == u.unit_id))
         .map(|u| (u.id, u.display_name.clone()))
         .collect();
-    let status = if failed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let (error, form) = match failed {
-        Some((e, form)) => (Some(e.message), form.iter().cloned().collect()),
-        None => (None, BTreeMap::new()),
-    };
+    let (status, error, form) = refused_form(failed);
     let page = ReceptionsPage {
         me: Some(me(p)),
         csrf: p.csrf_token.clone(),

@@ -262,6 +262,16 @@ struct FindingRow {
     note: String,
 }
 
+/// A form page re-rendered after a refusal: 400, the reason, and every value as typed; else 200 and empty.
+pub(crate) fn refused_form(
+    failed: Option<(DomainError, &[(String, String)])>,
+) -> (StatusCode, Option<String>, BTreeMap<String, String>) {
+    match failed {
+        Some((e, form)) => (StatusCode::BAD_REQUEST, Some(e.message), form.iter().cloned().collect()),
+        None => (StatusCode::OK, None, BTreeMap::new()),
+    }
+}
+
 /// A page-level refusal: the signed-out go to the login page, a required password change to its form,
 /// anything else to a message page in Chinese.
 pub(crate) fn refusal(e: DomainError, me: Option<Me>) -> Response {
@@ -1724,11 +1734,7 @@ async fn render_sites(s: &AppState, p: &Principal, failed: Option<(DomainError, 
         Err(e) => return refusal(taizhang_service::se(e), Some(me(p))),
     };
     let sectors = s.svc.checklists.sectors.iter().map(|x| (x.id.clone(), x.name.clone())).collect();
-    let status = if failed.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let (error, form) = match failed {
-        Some((e, form)) => (Some(e.message), form.iter().cloned().collect()),
-        None => (None, BTreeMap::new()),
-    };
+    let (status, error, form) = refused_form(failed);
     let page = SitesPage {
         me: Some(me(p)),
         csrf: p.csrf_token.clone(),

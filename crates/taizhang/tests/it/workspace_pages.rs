@@ -805,3 +805,96 @@ async fn the_roster_the_gate_log_and_notifications_work_through_the_pages() {
     let (_, page) = serving.get(&app, "/work").await;
     assert!(!page.contains("未读通知"), "{page}");
 }
+
+/// A leader's reception published under 接访 appears on the portal; the resident books it from their case's
+/// page (a refused request keeps what was typed); the office confirms it under 接访 and the resident reads the
+/// answer; public commitments have their page.
+#[tokio::test]
+async fn a_resident_books_a_published_reception_from_the_case_page() {
+    let app = spawn(Backend::Sqlite).await.unwrap();
+    let leader = sign_in(&app, "dc_leader").await;
+    let (_, page) = leader.get(&app, "/receptions").await;
+    let csrf = hidden(&page, "csrf");
+    let (dc, me) = (app.units["dc"].to_string(), app.users["dc_leader"].to_string());
+    let slot = |starts: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("unit_id", dc.clone()),
+            ("leader_id", me.clone()),
+            ("starts", starts.into()),
+            ("minutes", "120".into()),
+            ("place", "东城区信访局接待大厅".into()),
+            ("topic", "城建、物业".into()),
+            ("capacity", "2".into()),
+        ]
+    };
+    let refs = |f: &[(&'static str, String)]| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let f = refs(&slot("2026-03-01T09:00"));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, page, _) = leader.post(&app, "/receptions", &f).await;
+    assert_eq!(s, 400, "in the past");
+    assert!(page.contains("接访时间应在今后") && page.contains("value=\"东城区信访局接待大厅\""), "{page}");
+    let f = refs(&slot("2026-03-05T09:00"));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _, _) = leader.post(&app, "/receptions", &f).await;
+    assert_eq!(s, 303);
+
+    let resident = reqwest::Client::new();
+    let page = resident.get(app.url("/portal/receptions")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("2026-03-05 09:00–11:00 东城区信访局接待大厅") && page.contains("余 2 / 2"), "{page}");
+    let (_, code, password) = app.register(&app.token("dc_leader").await, "claim", json!({})).await;
+    let page = resident
+        .post(app.url("/portal/case"))
+        .form(&[("code", code.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("预约领导接访"), "{page}");
+    let slot_id = page
+        .split("name=\"slot_id\"")
+        .nth(1)
+        .unwrap()
+        .split("<option value=\"")
+        .nth(2)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let book = |request: &'static str| {
+        [
+            ("code", code.clone()),
+            ("password", password.clone()),
+            ("slot_id", slot_id.clone()),
+            ("request", request.to_string()),
+        ]
+    };
+    let r = resident.post(app.url("/portal/book")).form(&book("")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = resident.post(app.url("/portal/book")).form(&book("电梯维修资金")).send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("约访申请已提交") && page.contains("已申请，待确认"), "{page}");
+
+    let (_, page) = leader.get(&app, "/receptions").await;
+    assert!(page.contains(&code) && page.contains("电梯维修资金"), "{page}");
+    let action =
+        page.split("action=\"").find(|a| a.starts_with("/receptions/")).unwrap().split('"').next().unwrap().to_string();
+    let (s, _, _) =
+        leader.post(&app, &action, &[("csrf", &csrf), ("reply", "请提前 10 分钟到达"), ("confirm", "yes")]).await;
+    assert_eq!(s, 303);
+    let page = resident
+        .post(app.url("/portal/case"))
+        .form(&[("code", code.as_str()), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("已确认，请按时前往") && page.contains("请提前 10 分钟到达"), "{page}");
+    let page = resident.get(app.url("/portal/commitments")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("暂无公开的承诺事项"), "{page}");
+}
