@@ -225,20 +225,29 @@ impl Service {
     /// The duty contact directory (值班通讯录): every unit with who is on duty there now and the duty phone
     /// (masked except to duty officers and leaders). Units without a shift now are listed with nobody.
     pub async fn duty_directory(&self, p: &Principal) -> DomainResult<Vec<DirectoryEntry>> {
-        let mut out = vec![];
-        for unit in self.store.units().await.map_err(se)? {
-            let now = self.on_duty_now(p, unit.id).await?;
-            let who = |post: &str| now.iter().find(|s| s.post == post).map(|s| s.user_name.clone());
-            out.push(DirectoryEntry {
-                unit_id: unit.id,
-                unit_name: unit.name,
-                depth: unit.path.matches('/').count().saturating_sub(2),
-                officer: who("officer"),
-                leader: who("leader"),
-                phone: now.first().map(|s| s.phone.clone()).unwrap_or_default(),
-            });
+        let now = self.now();
+        let units = self.store.units().await.map_err(se)?;
+        let mut running = vec![];
+        for unit in &units {
+            running.extend(self.store.shifts(unit.id, now, now + Duration::microseconds(1)).await.map_err(se)?);
         }
-        Ok(out)
+        // One view pass for every unit: users and swaps are loaded once.
+        let views = self.shift_views(p, running).await?;
+        Ok(units
+            .into_iter()
+            .map(|unit| {
+                let here: Vec<&ShiftView> = views.iter().filter(|s| s.unit_id == unit.id).collect();
+                let who = |post: &str| here.iter().find(|s| s.post == post).map(|s| s.user_name.clone());
+                DirectoryEntry {
+                    unit_id: unit.id,
+                    depth: unit.path.matches('/').count().saturating_sub(2),
+                    officer: who("officer"),
+                    leader: who("leader"),
+                    phone: here.first().map(|s| s.phone.clone()).unwrap_or_default(),
+                    unit_name: unit.name,
+                }
+            })
+            .collect())
     }
 
     /// Who serves at the unit at `at`, per post (`officer`, `leader`): for notifications, whoever asks.

@@ -54,30 +54,28 @@ impl Service {
                 NotifyAt::AboveHandling => self.store.unit(handling).await.map_err(se)?.and_then(|u| u.parent_id),
             };
             let Some(unit_id) = unit_id else { continue };
-            let has = |u: &taizhang_store::User, role: Role| {
-                u.active && u.unit_id == unit_id && parse_roles(&u.roles).contains(&role)
+            let in_unit = |u: &&taizhang_store::User| u.active && u.unit_id == unit_id;
+            let with = |role: Role| -> Vec<i64> {
+                users.iter().filter(in_unit).filter(|u| parse_roles(&u.roles).contains(&role)).map(|u| u.id).collect()
             };
-            let (mut to, mut note): (Vec<i64>, &str) = match rule.to {
+            let mut note = "";
+            let mut to: Vec<i64> = match rule.to {
                 NotifyWho::DutyOfficer | NotifyWho::DutyLeader => {
                     let post = if rule.to == NotifyWho::DutyOfficer { "officer" } else { "leader" };
                     let serving = self.serving(unit_id, b.event.at).await?;
-                    (serving.into_iter().filter(|(p, _)| p == post).map(|(_, u)| u).collect(), "")
+                    serving.into_iter().filter(|(p, _)| p == post).map(|(_, u)| u).collect()
                 }
-                NotifyWho::Leaders => (users.iter().filter(|u| has(u, Role::Leader)).map(|u| u.id).collect(), ""),
-                NotifyWho::Staff => (
-                    users
-                        .iter()
-                        .filter(|u| u.active && u.unit_id == unit_id)
-                        .filter(|u| !parse_roles(&u.roles).iter().all(|r| r.is_admin()))
-                        .map(|u| u.id)
-                        .collect(),
-                    "",
-                ),
+                NotifyWho::Leaders => with(Role::Leader),
+                NotifyWho::Staff => users
+                    .iter()
+                    .filter(in_unit)
+                    .filter(|u| !parse_roles(&u.roles).iter().all(|r| r.is_admin()))
+                    .map(|u| u.id)
+                    .collect(),
             };
             // Nobody on the roster at that moment: the whole post is told rather than no one.
             if to.is_empty() && matches!(rule.to, NotifyWho::DutyOfficer | NotifyWho::DutyLeader) {
-                let role = if rule.to == NotifyWho::DutyOfficer { Role::DutyOfficer } else { Role::Leader };
-                to = users.iter().filter(|u| has(u, role)).map(|u| u.id).collect();
+                to = with(if rule.to == NotifyWho::DutyOfficer { Role::DutyOfficer } else { Role::Leader });
                 note = "（此刻无排班，已通知本单位全部人员）";
             }
             for user_id in to {
@@ -89,6 +87,7 @@ impl Service {
                         title: format!("{} {}", b.case.code, action.name),
                         body: format!("{}「{title}」：{}。请立即处理。{note}", def.name, action.name),
                         case_id: Some(b.case.id),
+                        case_code: None,
                         read_at: None,
                     });
                 }
@@ -100,22 +99,17 @@ impl Service {
     /// The user's newest notifications, unread first.
     pub async fn notifications(&self, p: &Principal) -> DomainResult<Vec<NotificationView>> {
         let notes = self.store.notifications(p.user.id, 100).await.map_err(se)?;
-        let mut out = Vec::with_capacity(notes.len());
-        for n in notes {
-            let case_code = match n.case_id {
-                Some(id) => self.store.case(id).await.map_err(se)?.map(|c| c.code),
-                None => None,
-            };
-            out.push(NotificationView {
+        Ok(notes
+            .into_iter()
+            .map(|n| NotificationView {
                 id: n.id,
                 created_at: n.created_at,
                 title: n.title,
                 body: n.body,
-                case_code,
+                case_code: n.case_code,
                 read: n.read_at.is_some(),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     pub async fn mark_notification_read(&self, p: &Principal, id: i64) -> DomainResult<()> {

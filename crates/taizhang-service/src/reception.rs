@@ -191,6 +191,11 @@ impl Service {
         })
     }
 
+    /// Whether residents may ask for a reception on cases of this kind: those a reception is opened from.
+    pub fn takes_receptions(&self, kind: &str) -> bool {
+        self.workflows.get("reception").is_ok_and(|d| d.opened_from.iter().any(|k| k == kind))
+    }
+
     /// A resident asks, on the portal, to meet the leader of a slot about their case (proved by code and query
     /// password). One open request per case and slot; refused when the slot is full or has begun. Audited.
     pub async fn book_reception(
@@ -201,6 +206,9 @@ impl Service {
         request: &str,
     ) -> DomainResult<BookingView> {
         let (row, _) = self.portal_case(code, password).await?;
+        if !self.takes_receptions(&row.kind) {
+            return Err(bad("此类事项不能预约领导接访", "slot_id"));
+        }
         let slot = self.store.slot(slot_id).await.map_err(se)?.ok_or_else(|| bad("请选择接访场次", "slot_id"))?;
         if slot.starts_at <= self.now() {
             return Err(bad("该场次已开始或已结束，请选择其他场次", "slot_id"));

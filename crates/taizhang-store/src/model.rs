@@ -53,6 +53,8 @@ pub struct Notification {
     pub title: String,
     pub body: String,
     pub case_id: Option<i64>,
+    /// The case's code (read back with the notification; ignored when writing).
+    pub case_code: Option<String>,
     pub read_at: Option<DateTime<Utc>>,
 }
 

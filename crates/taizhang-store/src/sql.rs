@@ -351,6 +351,7 @@ fn notification_from(r: &AnyRow) -> StoreResult<Notification> {
         title: r.try_get("title")?,
         body: r.try_get("body")?,
         case_id: r.try_get("case_id")?,
+        case_code: r.try_get("case_code")?,
         read_at: r.try_get::<Option<i64>, _>("read_us")?.map(from_us),
     })
 }
@@ -758,8 +759,9 @@ impl Store for SqlStore {
     async fn notifications(&self, user_id: i64, limit: i64) -> StoreResult<Vec<Notification>> {
         let rows = query!(
             self,
-            "SELECT id, user_id, created_us, title, body, case_id, read_us FROM notifications WHERE user_id = ? \
-             ORDER BY CASE WHEN read_us IS NULL THEN 0 ELSE 1 END, created_us DESC, id DESC LIMIT ?"
+            "SELECT n.id, n.user_id, n.created_us, n.title, n.body, n.case_id, c.code AS case_code, n.read_us \
+             FROM notifications n LEFT JOIN cases c ON c.id = n.case_id WHERE n.user_id = ? \
+             ORDER BY CASE WHEN n.read_us IS NULL THEN 0 ELSE 1 END, n.created_us DESC, n.id DESC LIMIT ?"
         )
         .bind(user_id)
         .bind(limit)

@@ -16,6 +16,7 @@ use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
+use taizhang_service::auth::parse_roles;
 use taizhang_service::duty::{DirectoryEntry, ShiftView};
 use taizhang_service::notify::NotificationView;
 use taizhang_service::reception::{SlotInput, SlotView};
@@ -409,7 +410,7 @@ async fn render_receptions(
     let mine: Vec<_> = units.iter().filter(|u| u.path.starts_with(&p.unit.path)).collect();
     let leaders = users
         .iter()
-        .filter(|u| u.active && u.roles.split(',').any(|r| r == "leader"))
+        .filter(|u| u.active && parse_roles(&u.roles).contains(&Role::Leader))
         .filter(|u| mine.iter().any(|m| m.id == u.unit_id))
         .map(|u| (u.id, u.display_name.clone()))
         .collect();

@@ -458,9 +458,9 @@ async fn portal_case_page(
     message: Option<String>,
     failed: Option<Failed<'_>>,
 ) -> Response {
-    // The leader reception sessions the resident may ask for, and what they asked already (petitions only).
+    // The leader reception sessions the resident may ask for, and what they asked already.
     let (slots, bookings) = match s.svc.store.case_by_code(&view.code).await {
-        Ok(Some(row)) if row.kind == "petition" => (
+        Ok(Some(row)) if s.svc.takes_receptions(&row.kind) => (
             s.svc.reception_schedule(None, 60).await.unwrap_or_default(),
             s.svc.case_bookings(row.id).await.unwrap_or_default(),
         ),

@@ -33,6 +33,11 @@ impl Browser {
     }
 }
 
+/// A form built from owned values, borrowed the way `Browser::post` takes it.
+fn borrowed<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page")) + marker.len();
@@ -708,17 +713,10 @@ async fn the_roster_the_gate_log_and_notifications_work_through_the_pages() {
             ("reason", reason.into()),
         ]
     };
-    let post = |f: Vec<(&'static str, String)>| {
-        let (duty, action, app) = (&duty, action.clone(), &app);
-        async move {
-            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            duty.post(app, &action, &f).await
-        }
-    };
-    let (s, page, _) = post(form("")).await;
+    let (s, page, _) = duty.post(&app, &action, &borrowed(&form(""))).await;
     assert_eq!(s, 400, "a reason is required");
     assert!(page.contains("请写明调班理由"), "{page}");
-    let (s, _, loc) = post(form("参加培训")).await;
+    let (s, _, loc) = duty.post(&app, &action, &borrowed(&form("参加培训"))).await;
     assert_eq!((s, loc.as_deref()), (303, Some(format!("/duty?unit={jd}&from=2026-03-02&days=7").as_str())));
 
     let leader = sign_in(&app, "jd_leader").await;
@@ -756,14 +754,10 @@ async fn the_roster_the_gate_log_and_notifications_work_through_the_pages() {
             ("host", "总务处".into()),
         ]
     };
-    let f = visit("12");
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (s, page, _) = gate.post(&app, "/sites/SZ-003/visitors", &f).await;
+    let (s, page, _) = gate.post(&app, "/sites/SZ-003/visitors", &borrowed(&visit("12"))).await;
     assert_eq!(s, 400);
     assert!(page.contains("请填写有效的联系电话") && page.contains("value=\"维修水管\""), "{page}");
-    let f = visit("13800138000");
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (s, _, _) = gate.post(&app, "/sites/SZ-003/visitors", &f).await;
+    let (s, _, _) = gate.post(&app, "/sites/SZ-003/visitors", &borrowed(&visit("13800138000"))).await;
     assert_eq!(s, 303);
     let (_, page) = gate.get(&app, "/sites/SZ-003/visitors").await;
     assert!(page.contains("张**") && page.contains("138****8000") && !page.contains("张建国"), "{page}");
@@ -828,15 +822,10 @@ async fn a_resident_books_a_published_reception_from_the_case_page() {
             ("capacity", "2".into()),
         ]
     };
-    let refs = |f: &[(&'static str, String)]| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
-    let f = refs(&slot("2026-03-01T09:00"));
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (s, page, _) = leader.post(&app, "/receptions", &f).await;
+    let (s, page, _) = leader.post(&app, "/receptions", &borrowed(&slot("2026-03-01T09:00"))).await;
     assert_eq!(s, 400, "in the past");
     assert!(page.contains("接访时间应在今后") && page.contains("value=\"东城区信访局接待大厅\""), "{page}");
-    let f = refs(&slot("2026-03-05T09:00"));
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (s, _, _) = leader.post(&app, "/receptions", &f).await;
+    let (s, _, _) = leader.post(&app, "/receptions", &borrowed(&slot("2026-03-05T09:00"))).await;
     assert_eq!(s, 303);
 
     let resident = reqwest::Client::new();
