@@ -36,6 +36,49 @@ pub struct Periodic {
     pub result_field: Option<String>,
     /// The unit levels that must report (e.g. township, village).
     pub levels: Vec<String>,
+    /// Daily: several reports a day, each due by its own time (instead of `due_time`). A round with `during`
+    /// is required only while a case of another kind covers the unit and names one of the values (e.g. the
+    /// 9:00 round while a special period asks for two reports a day).
+    #[serde(default)]
+    pub rounds: Vec<Round>,
+    /// With rounds: the choice field (option ids = round ids) saying which round a filing answers. A filing
+    /// without it answers the last round that always applies.
+    #[serde(default)]
+    pub round_field: Option<String>,
+}
+
+/// One of a day's reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    pub id: String,
+    pub name: String,
+    /// "HH:MM", China time, on the day reported on.
+    pub due_time: String,
+    #[serde(default)]
+    pub during: Option<During>,
+}
+
+/// When a round is required: while a case of `kind` (a kind with `covers`) covers the unit at the round's due
+/// time and its `field` holds one of `values`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct During {
+    pub kind: String,
+    pub field: String,
+    pub values: Vec<String>,
+}
+
+impl Round {
+    fn due_time_of_day(&self) -> Option<NaiveTime> {
+        NaiveTime::parse_from_str(&self.due_time, "%H:%M").ok()
+    }
+
+    /// The instant this round is due on `day`.
+    pub fn due_on(&self, day: NaiveDate) -> Option<DateTime<Utc>> {
+        let t = self.due_time_of_day()?;
+        Some(china_tz().from_local_datetime(&day.and_time(t)).single()?.with_timezone(&Utc))
+    }
 }
 
 /// The period one report is about.
@@ -66,18 +109,51 @@ impl Periodic {
     /// The rule's own consistency: exactly one of monthly or daily, with its due rule, and some levels.
     pub fn check(&self) -> Result<(), String> {
         let monthly = (&self.year_field, &self.month_field, self.due_day);
+        let rounds = !self.rounds.is_empty();
         match (monthly, &self.date_field) {
-            ((Some(_), Some(_), Some(d)), None) if (1..=28).contains(&d) && self.due_time.is_none() => {}
-            ((None, None, None), Some(_)) if self.due_time_of_day().is_some() => {}
+            ((Some(_), Some(_), Some(d)), None) if (1..=28).contains(&d) && self.due_time.is_none() && !rounds => {}
+            ((None, None, None), Some(_)) if self.due_time_of_day().is_some() != rounds => {}
             _ => {
-                return Err("periodic 应为按月（year_field、month_field、due_day 1–28）或按日（date_field、due_time                             HH:MM）之一"
+                return Err("periodic 应为按月（year_field、month_field、due_day 1–28）或按日（date_field，再加 \
+                            due_time HH:MM 或 rounds 二者之一）之一"
                     .into());
             }
         }
         if self.levels.is_empty() {
             return Err("periodic 的 levels 不能为空".into());
         }
+        if rounds != self.round_field.is_some() {
+            return Err("periodic 的 rounds 与 round_field 须同时给出".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.rounds {
+            if !seen.insert(r.id.as_str()) {
+                return Err(format!("periodic 的轮次 {} 重复", r.id));
+            }
+            if r.due_time_of_day().is_none() {
+                return Err(format!("periodic 的轮次 {} 的 due_time 应为 HH:MM", r.id));
+            }
+            if r.during.as_ref().is_some_and(|d| d.values.is_empty()) {
+                return Err(format!("periodic 的轮次 {} 的 during 没有列出任何取值", r.id));
+            }
+        }
+        if rounds && self.regular_round().is_none() {
+            return Err("periodic 的 rounds 中至少要有一轮不带 during（每天都要报）".into());
+        }
         Ok(())
+    }
+
+    /// The round a filing without a round answers: the last one that always applies.
+    pub fn regular_round(&self) -> Option<&Round> {
+        self.rounds.iter().rev().find(|r| r.during.is_none())
+    }
+
+    /// The round a daily filing answers (None without rounds, or when it names no round of this rule).
+    pub fn round_of(&self, fields: &BTreeMap<String, Value>) -> Option<&Round> {
+        match fields.get(self.round_field.as_deref()?).and_then(|v| v.as_str()) {
+            Some(id) => self.rounds.iter().find(|r| r.id == id),
+            None => self.regular_round(),
+        }
     }
 
     /// The period a report's fields name, if they name one.
@@ -97,7 +173,12 @@ impl Periodic {
             Period::Month(y, m) if !self.is_daily() => Some((month_start(y, m)?, due_at(y, m, self.due_day?)?)),
             Period::Day(d) if self.is_daily() => {
                 let at = |t: NaiveTime| china_tz().from_local_datetime(&d.and_time(t)).single();
-                Some((at(NaiveTime::MIN)?.with_timezone(&Utc), at(self.due_time_of_day()?)?.with_timezone(&Utc)))
+                // With rounds, the day's window closes with its regular round.
+                let due = match self.regular_round() {
+                    Some(r) => r.due_time_of_day()?,
+                    None => self.due_time_of_day()?,
+                };
+                Some((at(NaiveTime::MIN)?.with_timezone(&Utc), at(due)?.with_timezone(&Utc)))
             }
             _ => None,
         }
@@ -115,6 +196,17 @@ pub enum ReportStatus {
 }
 
 impl ReportStatus {
+    /// The worse of two (missing, then late, then not yet due, then on time): a unit's day with several rounds.
+    pub fn worse(self, other: ReportStatus) -> ReportStatus {
+        let rank = |s| match s {
+            ReportStatus::Missing => 3,
+            ReportStatus::Late => 2,
+            ReportStatus::Pending => 1,
+            ReportStatus::OnTime => 0,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+
     pub fn label_zh(self) -> &'static str {
         match self {
             ReportStatus::OnTime => "按时报送",
@@ -180,7 +272,71 @@ mod tests {
             due_time: Some("16:00".into()),
             result_field: None,
             levels: vec!["township".into()],
+            rounds: vec![],
+            round_field: None,
         }
+    }
+
+    fn twice_daily() -> Periodic {
+        let round = |id: &str, due: &str, during: bool| Round {
+            id: id.into(),
+            name: id.into(),
+            due_time: due.into(),
+            during: during.then(|| During {
+                kind: "special_period".into(),
+                field: "reporting".into(),
+                values: vec!["twice_daily".into()],
+            }),
+        };
+        Periodic {
+            due_time: None,
+            rounds: vec![round("morning", "09:00", true), round("afternoon", "16:00", false)],
+            round_field: Some("round".into()),
+            ..daily()
+        }
+    }
+
+    #[test]
+    fn rounds_each_have_their_due_time_and_a_filing_without_a_round_answers_the_regular_one() {
+        let rule = twice_daily();
+        assert_eq!(rule.check(), Ok(()));
+        let day = NaiveDate::from_ymd_opt(2027, 3, 3).unwrap();
+        assert_eq!(rule.rounds[0].due_on(day), Some(parse_start("2027-03-03T09:00").unwrap()));
+        assert_eq!(rule.window(Period::Day(day)).unwrap().1, parse_start("2027-03-03T16:00").unwrap());
+        let with = |round: Option<&str>| -> BTreeMap<String, Value> {
+            let mut f: BTreeMap<String, Value> = [("report_date".to_string(), Value::from("2027-03-03"))].into();
+            if let Some(r) = round {
+                f.insert("round".into(), Value::from(r));
+            }
+            f
+        };
+        assert_eq!(rule.round_of(&with(Some("morning"))).map(|r| r.id.as_str()), Some("morning"));
+        assert_eq!(rule.round_of(&with(None)).map(|r| r.id.as_str()), Some("afternoon"));
+        assert_eq!(rule.round_of(&with(Some("evening"))), None, "not a round of this rule");
+        assert_eq!(daily().round_of(&with(Some("morning"))), None, "a rule without rounds has none");
+    }
+
+    #[test]
+    fn rounds_are_checked() {
+        let mut both = twice_daily();
+        both.due_time = Some("16:00".into());
+        assert!(both.check().is_err(), "due_time or rounds, not both");
+        let mut no_field = twice_daily();
+        no_field.round_field = None;
+        assert!(no_field.check().is_err());
+        let mut only_during = twice_daily();
+        only_during.rounds.remove(1);
+        assert!(only_during.check().unwrap_err().contains("至少要有一轮"));
+        let mut twice = twice_daily();
+        twice.rounds[1].id = "morning".into();
+        assert!(twice.check().unwrap_err().contains("重复"));
+        let mut bad_time = twice_daily();
+        bad_time.rounds[0].due_time = "9点".into();
+        assert!(bad_time.check().unwrap_err().contains("HH:MM"));
+        let mut monthly = twice_daily();
+        monthly.date_field = None;
+        (monthly.year_field, monthly.month_field, monthly.due_day) = (Some("y".into()), Some("m".into()), Some(5));
+        assert!(monthly.check().is_err(), "rounds are for daily reports");
     }
 
     #[test]

@@ -63,6 +63,24 @@ pub struct WorkflowDef {
     /// For periodic reports (a monthly sweep): the period's fields, the due day, the unit levels that report.
     #[serde(default)]
     pub periodic: Option<crate::periodic::Periodic>,
+    /// For kinds whose cases apply to a unit and the units below it over a span of days (a special period's
+    /// plan): shown on those units' duty pages, and able to require extra rounds of a periodic report.
+    #[serde(default)]
+    pub covers: Option<Covers>,
+}
+
+/// A case of this kind covers the unit in `unit_field` and every unit below it, on each day from `from_field`
+/// to `to_field` (inclusive), while it is in one of `states`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Covers {
+    pub unit_field: String,
+    pub from_field: String,
+    pub to_field: String,
+    pub states: Vec<String>,
+    /// Choice fields shown (as their labels) wherever the coverage is shown, e.g. the duty level.
+    #[serde(default)]
+    pub shown: Vec<String>,
 }
 
 /// One role a case's parties may have, and how many parties of that role a case names.
@@ -99,6 +117,9 @@ pub enum FieldType {
     Site,
     /// The answers to the inspection checklist of the sector of the kind's `site` field (`checklist.rs`).
     Checklist,
+    /// A resident's confirmed appointment request (约访) on the case this one is opened from, by its number;
+    /// opening the case marks the request held (已接待). Only in the intake action of a kind with a parent.
+    Booking,
 }
 
 /// How a field's value changes who is responsible for the case.
@@ -490,6 +511,19 @@ impl WorkflowDef {
         if intake.to.is_none() {
             return err(format!("登记动作 {} 必须指定登记后的状态（to）", intake.id));
         }
+        for f in self.fields.iter().filter(|f| f.ty == FieldType::Booking) {
+            let elsewhere = self
+                .actions
+                .iter()
+                .filter(|a| a.id != intake.id)
+                .any(|a| a.requires.contains(&f.id) || a.optional.contains(&f.id));
+            if self.parent_field().is_none() || elsewhere {
+                return err(format!(
+                    "约访（booking）字段 {} 只能用于登记动作，且案件类型须有 binds = \"parent\" 的字段",
+                    f.id
+                ));
+            }
+        }
         let check_cond = |ctx: &str, cond: &BTreeMap<String, Vec<String>>| -> DomainResult<()> {
             for (field, values) in cond {
                 let Some(f) = self.field(field) else {
@@ -664,6 +698,33 @@ impl WorkflowDef {
             {
                 return err(format!("periodic 的 result_field {f} 必须是选项字段"));
             }
+            if let Some(f) = &p.round_field {
+                let ids: BTreeSet<&str> = p.rounds.iter().map(|r| r.id.as_str()).collect();
+                if !self
+                    .field(f)
+                    .is_some_and(|d| d.ty == FieldType::Choice && d.options.keys().map(String::as_str).eq(ids))
+                {
+                    return err(format!("periodic 的 round_field {f} 必须是选项字段，选项恰为各轮次的 id"));
+                }
+            }
+        }
+        if let Some(c) = &self.covers {
+            let typed = |f: &str, ty: FieldType| self.field(f).is_some_and(|d| d.ty == ty);
+            if !typed(&c.unit_field, FieldType::Unit) {
+                return err(format!("covers 的 unit_field {} 必须是单位字段", c.unit_field));
+            }
+            if !typed(&c.from_field, FieldType::Date) || !typed(&c.to_field, FieldType::Date) {
+                return err("covers 的 from_field、to_field 必须是日期字段".to_string());
+            }
+            if c.states.is_empty() {
+                return err("covers 的 states 不能为空".to_string());
+            }
+            if let Some(bad) = c.states.iter().find(|st| self.state(st).is_none()) {
+                return err(format!("covers 引用了未定义的状态 {bad}"));
+            }
+            if let Some(bad) = c.shown.iter().find(|f| !typed(f, FieldType::Choice)) {
+                return err(format!("covers 的 shown 字段 {bad} 必须是选项字段"));
+            }
         }
         if let Some(lp) = &self.closed_loop {
             if self.action(&lp.register).is_none() || lp.rework.as_ref().is_some_and(|r| self.action(r).is_none()) {
@@ -806,6 +867,24 @@ impl Registry {
             if let Some(k) = def.opened_from.iter().find(|k| !reg.current.contains_key(k.as_str())) {
                 return Err(invalid(&def.kind, format!("opened_from 引用了未定义的案件类型 {k}")));
             }
+            let rounds = def.periodic.iter().flat_map(|p| &p.rounds);
+            for d in rounds.filter_map(|r| r.during.as_ref()) {
+                let field = reg
+                    .current
+                    .get(&d.kind)
+                    .filter(|(k, _)| k.covers.is_some())
+                    .and_then(|(k, _)| k.field(&d.field))
+                    .filter(|f| f.ty == FieldType::Choice);
+                if !field.is_some_and(|f| d.values.iter().all(|v| f.options.contains_key(v))) {
+                    return Err(invalid(
+                        &def.kind,
+                        format!(
+                            "periodic 轮次的 during 须引用带 covers 的案件类型的选项字段及其选项：{}.{}",
+                            d.kind, d.field
+                        ),
+                    ));
+                }
+            }
             for o in def.actions.iter().filter_map(|a| a.opens.as_ref()) {
                 if !reg.current.get(&o.kind).is_some_and(|(k, _)| k.opened_from.contains(&def.kind)) {
                     return Err(invalid(
@@ -912,6 +991,20 @@ pub struct CaseState {
     /// The case this one was opened from (see `FieldBinding::Parent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<i64>,
+}
+
+impl Covers {
+    /// The unit a case covers (with every unit below it) on `day`, if it covers any: it must be in one of the
+    /// covering states and `day` inside its dates.
+    pub fn unit_on(&self, case: &CaseState, day: chrono::NaiveDate) -> Option<i64> {
+        let date = |f: &str| chrono::NaiveDate::parse_from_str(case.field_str(f)?, "%Y-%m-%d").ok();
+        let inside =
+            date(&self.from_field).is_some_and(|from| from <= day) && date(&self.to_field).is_some_and(|to| day <= to);
+        if !inside || !self.states.contains(&case.state) {
+            return None;
+        }
+        case.fields.get(&self.unit_field)?.as_i64()
+    }
 }
 
 /// What an event says, as far as the engine is concerned.
@@ -1132,7 +1225,7 @@ fn check_value(f: &FieldDef, v: &Value) -> DomainResult<()> {
                 return bad("应为 YYYY-MM-DD 格式的日期");
             }
         }
-        FieldType::Unit | FieldType::User | FieldType::Case => {
+        FieldType::Unit | FieldType::User | FieldType::Case | FieldType::Booking => {
             if id(v).is_none() {
                 return bad("应为编号（正整数）");
             }
@@ -1986,14 +2079,14 @@ mod tests {
             ("grid_event.toml", 2, "d1060f1d0e3c8ac2b407fd2059b2aea938925451a36108ca9584b6df62dd24b9"),
             ("hazard.toml", 3, "6ce3280a2bf042249b58a922a152784a9097a424331632a3caa8a7305615722f"),
             ("inspection.toml", 1, "1f5eb09b26015fea318e1b343ed3b2ea50fb36dc777abe679287c4860571da40"),
-            ("daily_report.toml", 1, "c5691f0b38cbc9e02f6dde887685589993bb15de040ac314a3e3ac99078d3925"),
+            ("daily_report.toml", 2, "29c0c7eafb99545e1616dad235e60c69a12e6e353cdb6a6268d6ca61649db739"),
             ("dispute.toml", 1, "592976b49cde528505610404495ebde9f4e02857a4b6923c3e3e4678ea597e27"),
             ("incident.toml", 2, "6171e3bd00513c4245b50e281a40d02673a0ffc5e9e6fdda86931500c786a361"),
             ("sweep.toml", 1, "260e54f00e65404ceeab484bdf16c7fb98f907c20575d32d4b48d59da00b8b9c"),
             ("task.toml", 2, "acfe0b5772ed7a5c40d5def7992fec7bc23f331a112753e8a05000b7a01314d3"),
             ("commitment.toml", 1, "603d6056064adb70f1a07342dfc2610dda753792de31ad36969e1629ea19a989"),
-            ("reception.toml", 1, "e4029248a0edbc730eff440d292c9281b84739fc995217edde04acff34a68bda"),
-            ("special_period.toml", 1, "6170f5b18a85d6478cefae156e32540f77d4c6f7ab30ca9525d78d2e864fb8a0"),
+            ("reception.toml", 2, "0b5e24bac68c81ed75133a3252f6bd585f5b7ad3096c06b5b249cd304e76ce32"),
+            ("special_period.toml", 2, "52b9a62ed57115c088a39ca053e067ac40afa894b83fc51138ecc6b98b634187"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {
@@ -2855,7 +2948,7 @@ mod tests {
                 FieldType::Choice => json!(f.options.keys().nth(pick % f.options.len()).unwrap()),
                 FieldType::Int if f.id == "extension_days" => json!(5),
                 FieldType::Int => json!(f.min.unwrap_or(1).max(1)),
-                FieldType::Unit | FieldType::User | FieldType::Case => json!(1),
+                FieldType::Unit | FieldType::User | FieldType::Case | FieldType::Booking => json!(1),
                 FieldType::Units | FieldType::Users => json!([1]),
                 FieldType::Text | FieldType::LongText => json!("测试"),
                 FieldType::Date => json!("2026-03-01"),
@@ -3108,6 +3201,38 @@ mod tests {
         );
         c.act("self_check", &handling(STAFF), json!({ "note": "已更换" }), "2026-03-07T10:00");
         assert_eq!(c.state().state, "self_checked");
+    }
+
+    #[test]
+    fn coverage_rounds_and_bookings_are_validated_at_load() {
+        let edit = |file: &str, text: &str, from: &str, to: &str| {
+            assert_eq!(text.matches(from).count(), 1, "{from}");
+            WorkflowDef::from_toml(file, &text.replace(from, to)).unwrap_err().message
+        };
+        let plan = include_str!("../workflows/special_period.toml");
+        let bad = |from: &str, to: &str| edit("special_period.toml", plan, from, to);
+        assert!(bad("unit_field = \"scope_unit\"", "unit_field = \"title\"").contains("单位字段"));
+        assert!(bad("to_field = \"ends_on\"", "to_field = \"title\"").contains("日期字段"));
+        assert!(bad("states = [\"active\"]", "states = [\"running\"]").contains("未定义的状态 running"));
+        assert!(bad("shown = [\"duty_level\", \"reporting\"]", "shown = [\"measures\"]").contains("选项字段"));
+
+        let daily = include_str!("../workflows/daily_report.toml");
+        let bad = |from: &str, to: &str| edit("daily_report.toml", daily, from, to);
+        assert!(bad("afternoon = \"下午报（16:00 前）\"", "evening = \"晚报\"").contains("round_field"));
+        assert!(bad("round_field = \"round\"\n", "").contains("同时给出"));
+        // A round's `during` must name a covering kind's choice field and its options (checked across kinds).
+        let during = |to: &str| {
+            let text = daily.replace("values = [\"twice_daily\"]", to);
+            Registry::load(&[("daily_report.toml".into(), text)]).unwrap_err().message
+        };
+        assert!(during("values = [\"thrice_daily\"]").contains("special_period.reporting"));
+        let wrong_kind = daily.replace("kind = \"special_period\", field", "kind = \"petition\", field");
+        assert!(Registry::load(&[("daily_report.toml".into(), wrong_kind)]).is_err(), "petitions cover nothing");
+
+        let reception = include_str!("../workflows/reception.toml");
+        let bad = |from: &str, to: &str| edit("reception.toml", reception, from, to);
+        assert!(bad("binds = \"parent\"", "").contains("booking"), "a booking needs the case it is on");
+        assert!(bad("requires = [\"note\"]", "requires = [\"note\", \"booking\"]").contains("只能用于登记动作"));
     }
 
     #[test]

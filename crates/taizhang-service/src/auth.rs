@@ -70,6 +70,18 @@ fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(b))
 }
 
+/// A user name as stored: trimmed; letters, digits, `_`, `.` and `-`, at most 64.
+pub fn check_username(username: &str) -> DomainResult<&str> {
+    let username = username.trim();
+    if username.is_empty()
+        || username.chars().count() > 64
+        || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    {
+        return Err(DomainError::new(ErrorCode::InvalidInput, "用户名只能包含字母、数字、下划线、点和连字符，最长 64 位"));
+    }
+    Ok(username)
+}
+
 pub fn token_hash(token: &str) -> String {
     sm3_hex(token.as_bytes())
 }
@@ -267,16 +279,7 @@ impl Service {
                 ));
             }
         }
-        let username = username.trim();
-        if username.is_empty()
-            || username.chars().count() > 64
-            || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-        {
-            return Err(DomainError::new(
-                ErrorCode::InvalidInput,
-                "用户名只能包含字母、数字、下划线、点和连字符，最长 64 位",
-            ));
-        }
+        let username = check_username(username)?;
         validate_role_set(roles)?;
         if self.store.unit(unit_id).await.map_err(se)?.is_none() {
             return Err(DomainError::new(ErrorCode::NotFound, format!("单位 {unit_id} 不存在")));

@@ -1005,6 +1005,7 @@ impl Service {
         let parties: Vec<NewParty> = named.iter().map(|(role, p)| self.party_row(p, role)).collect();
         self.check_parent(&def, actor, &payload).await?;
         self.check_site_fields(&def, &payload, None).await?;
+        self.check_booking_fields(&def, &payload).await?;
         if req.client_request_id.as_ref().is_some_and(|r| r.is_empty() || r.len() > 100) {
             return Err(DomainError::new(ErrorCode::InvalidInput, "client_request_id 长度应为 1–100"));
         }
@@ -1074,6 +1075,7 @@ impl Service {
         let def = self.workflows.get(&req.kind)?.clone();
         let (append, query_password, possible_duplicates) = self.prepare_intake(actor, req, true).await?;
         let built = self.store.append(vec![append]).await.map_err(se)?;
+        self.hold_bookings(&def, &built).await;
         self.notify_built(&built).await;
         let view = self.case_view_unchecked(&def, &built[0].case, actor.principal()).await?;
         Ok(IntakeResult { case: view, query_password, possible_duplicates })

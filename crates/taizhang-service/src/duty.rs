@@ -66,6 +66,8 @@ pub struct DirectoryEntry {
     pub officer: Option<String>,
     pub leader: Option<String>,
     pub phone: String,
+    /// Special periods covering the unit now, with their duty level and reporting rule.
+    pub special_periods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -233,6 +235,7 @@ impl Service {
         }
         // One view pass for every unit: users and swaps are loaded once.
         let views = self.shift_views(p, running).await?;
+        let plans = self.coverings(None, now).await?;
         Ok(units
             .into_iter()
             .map(|unit| {
@@ -244,6 +247,7 @@ impl Service {
                     officer: who("officer"),
                     leader: who("leader"),
                     phone: here.first().map(|s| s.phone.clone()).unwrap_or_default(),
+                    special_periods: plans.iter().filter(|c| c.covers(&unit.path)).map(|c| c.summary()).collect(),
                     unit_name: unit.name,
                 }
             })

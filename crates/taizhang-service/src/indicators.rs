@@ -16,6 +16,7 @@ use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
 use crate::cases::{UnitRef, access_facts, parse_state};
 use crate::{Principal, Service, se};
+use taizhang_store::CaseRow;
 
 /// Counts and rates (percent; absent when the denominator is 0).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -127,19 +128,7 @@ impl Service {
                 if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
                     continue;
                 }
-                // The case as it stood at `as_of`.
-                let mut state: Option<CaseState> = None;
-                for e in self.store.case_events(row.id).await.map_err(se)?.into_iter().filter(|e| e.at <= as_of) {
-                    let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
-                    let def =
-                        self.workflows.get_version(kind, state.as_ref().map_or(def.version, |s| s.workflow_version))?;
-                    state = Some(apply_event(
-                        def,
-                        state,
-                        &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit),
-                    )?);
-                }
-                let Some(state) = state else { continue };
+                let Some(state) = self.state_as_of(&row, as_of).await? else { continue };
                 let case_def = self.workflows.get_version(kind, state.workflow_version)?;
                 let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
                 let (clocks, _) = clock_views_lenient(case_def, &state, &self.calendar, region.as_ref(), as_of);
@@ -186,6 +175,23 @@ pub struct UnitReport {
     pub case_id: Option<i64>,
     /// The report's result in words (e.g. 零报告（未发现矛盾纠纷）).
     pub result: Option<String>,
+    /// A daily report with rounds: each round required of this unit that day (the unit's status is the worst).
+    pub rounds: Vec<RoundReport>,
+}
+
+/// One round of a unit's day.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoundReport {
+    pub round: String,
+    pub name: String,
+    pub due_at: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub status: taizhang_domain::periodic::ReportStatus,
+    pub status_label: String,
+    pub filed_at: Option<DateTime<Utc>>,
+    pub case_id: Option<i64>,
+    /// The plan that requires this round (code and title), for rounds required only during one.
+    pub required_by: Option<String>,
 }
 
 /// Who has filed a kind's periodic report for a month or a day, under the viewer's unit.
@@ -209,6 +215,25 @@ pub struct PeriodicReport {
 }
 
 impl Service {
+    /// A case as it stood at `as_of`: its events up to that instant folded again (None before it was opened).
+    pub(crate) async fn state_as_of(&self, row: &CaseRow, as_of: DateTime<Utc>) -> DomainResult<Option<CaseState>> {
+        let mut state: Option<CaseState> = None;
+        for e in self.store.case_events(row.id).await.map_err(se)?.into_iter().filter(|e| e.at <= as_of) {
+            let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
+            // The intake event names the version the case follows; until then, the current one.
+            let version = match &state {
+                Some(s) => s.workflow_version,
+                None => match &payload.intake {
+                    Some(i) => i.workflow_version,
+                    None => self.workflows.get(&row.kind)?.version,
+                },
+            };
+            let def = self.workflows.get_version(&row.kind, version)?;
+            state = Some(apply_event(def, state, &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?);
+        }
+        Ok(state)
+    }
+
     /// Every unit of the reporting levels in the viewer's subtree, with its report for the period: on time,
     /// late (迟报), missing (漏报) or not yet due. The unit above sees its units' gaps. The period is
     /// `year`/`month` for monthly reports (default: last month) and `date` for daily ones (default: today).
@@ -253,8 +278,10 @@ impl Service {
             .into_iter()
             .filter(|u| u.path.starts_with(&p.unit.path) && rule.levels.contains(&u.level))
             .collect();
-        // The first filing per unit for the period, among the reports filed since the month began.
-        let mut first: BTreeMap<i64, (DateTime<Utc>, i64, Option<String>)> = BTreeMap::new();
+        // The first filing per unit and round ("" without rounds) for the period, among the reports filed
+        // since it began.
+        type Filing = (DateTime<Utc>, i64, Option<String>);
+        let mut first: BTreeMap<(i64, String), Filing> = BTreeMap::new();
         let mut after = 0;
         loop {
             let rows = self.store.cases_created_since(kind, start, after, 1000).await.map_err(se)?;
@@ -265,23 +292,79 @@ impl Service {
                 if rule.period_of(&state.fields) != Some(period) {
                     continue;
                 }
+                let round = match rule.round_of(&state.fields) {
+                    Some(round) => round.id.clone(),
+                    None if rule.rounds.is_empty() => String::new(),
+                    None => continue,
+                };
                 // The result as it stands now, corrections included (the status is from the first filing).
                 let result = rule.result_field.as_deref().and_then(|id| {
                     let options = &def.field(id)?.options;
                     state.fields.get(id).and_then(|v| v.as_str()).and_then(|v| options.get(v).cloned())
                 });
-                let e = first.entry(r.registered_unit).or_insert((r.created_at, r.id, result.clone()));
+                let e = first.entry((r.registered_unit, round)).or_insert((r.created_at, r.id, result.clone()));
                 if r.created_at < e.0 {
                     *e = (r.created_at, r.id, result);
                 }
+            }
+        }
+        // Each round with its due time and, for rounds required only during a plan, the plans that applied at
+        // that time (as they stood then).
+        let mut rounds = Vec::new();
+        if let Period::Day(day) = period {
+            for round in &rule.rounds {
+                let Some(due) = round.due_on(day) else { continue };
+                let plans = match &round.during {
+                    Some(d) => Some(
+                        self.coverings(Some(&d.kind), due)
+                            .await?
+                            .into_iter()
+                            .filter(|c| {
+                                c.fields
+                                    .get(&d.field)
+                                    .and_then(|v| v.as_str())
+                                    .is_some_and(|v| d.values.iter().any(|x| x == v))
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    None => None,
+                };
+                rounds.push((round, due, plans));
             }
         }
         let now = self.now();
         let units: Vec<UnitReport> = units
             .into_iter()
             .map(|u| {
-                let filed = first.get(&u.id);
-                let status = taizhang_domain::periodic::status(filed.map(|f| f.0), due, now);
+                let mut round_reports = Vec::new();
+                for (round, due, plans) in &rounds {
+                    let required_by = match plans {
+                        None => None,
+                        Some(plans) => match plans.iter().find(|c| c.covers(&u.path)) {
+                            Some(c) => Some(format!("{} {}", c.code, c.title)),
+                            None => continue,
+                        },
+                    };
+                    let filed = first.get(&(u.id, round.id.clone()));
+                    let status = taizhang_domain::periodic::status(filed.map(|f| f.0), *due, now);
+                    round_reports.push(RoundReport {
+                        round: round.id.clone(),
+                        name: round.name.clone(),
+                        due_at: *due,
+                        status,
+                        status_label: status.label_zh().to_string(),
+                        filed_at: filed.map(|f| f.0),
+                        case_id: filed.map(|f| f.1),
+                        required_by,
+                    });
+                }
+                let regular = rule.regular_round().map(|r| r.id.clone()).unwrap_or_default();
+                let filed = first.get(&(u.id, regular));
+                let status = round_reports
+                    .iter()
+                    .fold(taizhang_domain::periodic::status(filed.map(|f| f.0), due, now), |worst, r| {
+                        worst.worse(r.status)
+                    });
                 UnitReport {
                     unit: UnitRef { id: u.id, name: u.name },
                     level: u.level,
@@ -290,6 +373,7 @@ impl Service {
                     filed_at: filed.map(|f| f.0),
                     case_id: filed.map(|f| f.1),
                     result: filed.and_then(|f| f.2.clone()),
+                    rounds: round_reports,
                 }
             })
             .collect();

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod coverage;
 pub mod duty;
 pub mod indicators;
 pub mod notify;

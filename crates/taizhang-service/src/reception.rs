@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
+use taizhang_domain::workflow::{EventPayload, FieldType, WorkflowDef};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::{Booking, ReceptionSlot};
 
@@ -55,10 +57,12 @@ pub struct BookingView {
     pub case_code: String,
     pub request: String,
     pub requested_at: DateTime<Utc>,
-    /// requested | confirmed | declined
+    /// requested | confirmed | declined | held
     pub status: String,
     pub status_name: String,
     pub reply: String,
+    /// The reception's record, once held.
+    pub record_case_id: Option<i64>,
 }
 
 fn bad(msg: impl Into<String>, field: &str) -> DomainError {
@@ -69,12 +73,13 @@ fn status_name(s: &str) -> &'static str {
     match s {
         "confirmed" => "已确认，请按时前往",
         "declined" => "未能安排",
+        "held" => "已接待",
         _ => "已申请，待确认",
     }
 }
 
 fn open(b: &Booking) -> bool {
-    b.status == "requested" || b.status == "confirmed"
+    matches!(b.status.as_str(), "requested" | "confirmed" | "held")
 }
 
 impl Service {
@@ -136,10 +141,12 @@ impl Service {
     }
 
     /// The schedule for the next `days` days. For the public (no principal) without requests; for staff with the
-    /// requests of the slots their unit holds (or units under it).
+    /// requests of the slots their unit holds (or units under it), and the past week's sessions too, so the
+    /// receptions held can be recorded.
     pub async fn reception_schedule(&self, p: Option<&Principal>, days: i64) -> DomainResult<Vec<SlotView>> {
         let now = self.now();
-        let slots = self.store.slots(now, now + Duration::days(days.clamp(1, 120))).await.map_err(se)?;
+        let from = if p.is_some() { now - Duration::days(7) } else { now };
+        let slots = self.store.slots(from, now + Duration::days(days.clamp(1, 120))).await.map_err(se)?;
         self.slot_views(p, slots).await
     }
 
@@ -188,6 +195,7 @@ impl Service {
             status: b.status.clone(),
             status_name: status_name(&b.status).into(),
             reply: b.reply.clone(),
+            record_case_id: b.record_case_id,
         })
     }
 
@@ -231,6 +239,7 @@ impl Service {
             reply: String::new(),
             decided_by: None,
             decided_at: None,
+            record_case_id: None,
         };
         let id = self
             .store
@@ -259,6 +268,46 @@ impl Service {
             out.push((self.booking_view(&b).await?, slot));
         }
         Ok(out)
+    }
+
+    /// A payload's `booking` fields must each name a confirmed request on the case it is opened from (the
+    /// parent field of the same payload).
+    pub(crate) async fn check_booking_fields(
+        &self,
+        def: &WorkflowDef,
+        payload: &Map<String, Value>,
+    ) -> DomainResult<()> {
+        let parent = def.parent_field().and_then(|f| payload.get(&f.id)).and_then(Value::as_i64);
+        for f in def.fields.iter().filter(|f| f.ty == FieldType::Booking) {
+            let Some(id) = payload.get(&f.id).and_then(Value::as_i64) else { continue };
+            let mine = match parent {
+                Some(case_id) => self.store.bookings(&[], Some(case_id)).await.map_err(se)?,
+                None => vec![],
+            };
+            match mine.iter().find(|b| b.id == id) {
+                None => return Err(bad(format!("约访申请 {id} 不是该信访事项的约访"), &f.id)),
+                Some(b) if b.status == "held" => return Err(bad(format!("约访申请 {id} 已记录过接访"), &f.id)),
+                Some(b) if b.status != "confirmed" => {
+                    return Err(bad(format!("约访申请 {id} 尚未确认，不能记录为已接待"), &f.id));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// After a case naming bookings is written: each is marked held, linked to the case. A request recorded by
+    /// two receptions at once is held by the first; the second keeps its field but not the link.
+    pub(crate) async fn hold_bookings(&self, def: &WorkflowDef, built: &[taizhang_store::Built]) {
+        for b in built {
+            let payload: EventPayload = serde_json::from_str(&b.event.payload).unwrap_or_default();
+            for f in def.fields.iter().filter(|f| f.ty == FieldType::Booking) {
+                let Some(id) = payload.fields.get(&f.id).and_then(Value::as_i64) else { continue };
+                if let Err(e) = self.store.hold_booking(id, b.case.id).await {
+                    tracing::warn!(booking = id, error = %e, "could not mark the appointment held");
+                }
+            }
+        }
     }
 
     /// Confirms or declines a request, with a reply the resident reads; by the office holding the reception.

@@ -250,9 +250,14 @@ fn chain_result(
     let (n, head) = walker.head();
     match broken {
         Some(b) => {
-            let case = b.case_id.map(|c| format!("，案件 id {c}")).unwrap_or_default();
-            let found = b.found_seq.map(|s| format!("，实为第 {s} 条")).unwrap_or_default();
-            problems.push(format!("{name}：第 {} 条处断裂{found}{case}：{}", b.expected_seq, b.reason));
+            // The case named is the found record's: after a deletion, the missing record's case is named by the
+            // per-case check that follows.
+            let found = match (b.found_seq, b.case_id) {
+                (Some(s), Some(c)) => format!("，实为第 {s} 条（属案件 id {c}）"),
+                (Some(s), None) => format!("，实为第 {s} 条"),
+                _ => String::new(),
+            };
+            problems.push(format!("{name}：第 {} 条处断裂{found}：{}", b.expected_seq, b.reason));
         }
         None if recorded_head != (n, head.clone()) => problems.push(format!(
             "{name}：记录的链头为第 {} 条，实际链尾为第 {n} 条（末尾记录被删除，或链头被改动）",

@@ -87,6 +87,8 @@ pub trait Store: Send + Sync {
         by: i64,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Marks a confirmed request held (已接待), linking the reception's record; false unless it was confirmed.
+    async fn hold_booking(&self, id: i64, record_case_id: i64) -> StoreResult<bool>;
 
     // ---- visitor logs at sites
     /// Records a visit (id and sign-out ignored); returns its id.

@@ -80,11 +80,13 @@ pub struct Booking {
     pub case_id: i64,
     pub request: String,
     pub requested_at: DateTime<Utc>,
-    /// requested | confirmed | declined
+    /// requested | confirmed | declined | held (the reception took place and was recorded)
     pub status: String,
     pub reply: String,
     pub decided_by: Option<i64>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The reception's record (a case of kind `reception`), once held.
+    pub record_case_id: Option<i64>,
 }
 
 /// One visit recorded at a site's gate. Name and phone are sealed (SM4) with masked copies.

@@ -40,6 +40,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0008_duty", include_str!("../migrations/sqlite/0008_duty.sql")),
     ("0009_notices_visitors", include_str!("../migrations/sqlite/0009_notices_visitors.sql")),
     ("0010_receptions", include_str!("../migrations/sqlite/0010_receptions.sql")),
+    ("0011_booking_record", include_str!("../migrations/sqlite/0011_booking_record.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -52,6 +53,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0008_duty", include_str!("../migrations/postgres/0008_duty.sql")),
     ("0009_notices_visitors", include_str!("../migrations/postgres/0009_notices_visitors.sql")),
     ("0010_receptions", include_str!("../migrations/postgres/0010_receptions.sql")),
+    ("0011_booking_record", include_str!("../migrations/postgres/0011_booking_record.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -397,11 +399,13 @@ fn booking_from(r: &AnyRow) -> StoreResult<Booking> {
         reply: r.try_get("reply")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get::<Option<i64>, _>("decided_us")?.map(from_us),
+        record_case_id: r.try_get("record_case_id")?,
     })
 }
 
 const SLOT_COLS: &str = "id, unit_id, leader_id, starts_us, ends_us, place, topic, capacity, created_by";
-const BOOKING_COLS: &str = "id, slot_id, case_id, request, requested_us, status, reply, decided_by, decided_us";
+const BOOKING_COLS: &str =
+    "id, slot_id, case_id, request, requested_us, status, reply, decided_by, decided_us, record_case_id";
 
 const VISIT_COLS: &str = "id, site_code, name_sealed, name_masked, phone_sealed, phone_masked, purpose, host, \
                           signed_in_us, signed_out_us, recorded_by";
@@ -891,7 +895,7 @@ impl Store for SqlStore {
         };
         let taken: i64 = query!(
             self,
-            "SELECT COUNT(*) AS n FROM reception_bookings WHERE slot_id = ? AND status IN ('requested', 'confirmed')"
+            "SELECT COUNT(*) AS n FROM reception_bookings WHERE slot_id = ? AND status IN ('requested', 'confirmed', 'held')"
         )
         .bind(b.slot_id)
         .fetch_one(&mut *tx)
@@ -954,6 +958,18 @@ impl Store for SqlStore {
         .bind(reply)
         .bind(by)
         .bind(us(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn hold_booking(&self, id: i64, record_case_id: i64) -> StoreResult<bool> {
+        let res = query!(
+            self,
+            "UPDATE reception_bookings SET status = 'held', record_case_id = ? WHERE id = ? AND status = 'confirmed'"
+        )
+        .bind(record_case_id)
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -69,7 +69,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 err(ErrorCode::BodyTooLarge, format!("请求内容过大（上限 {} KB）", crate::MAX_BODY_BYTES / 1024))
             } else {
-                err(ErrorCode::InvalidInput, format!("无法读取请求内容：{e}"))
+                err(ErrorCode::InvalidInput, "无法读取请求内容（连接中断或内容不完整）")
             }
         })?;
         if !ct.is_empty() && !ct.starts_with("application/json") {
@@ -176,8 +176,13 @@ pub fn zh_serde(msg: &str) -> String {
         "内容不完整".to_string()
     } else if rest.starts_with("expected") || rest.starts_with("trailing") || rest.starts_with("key must") {
         "不是有效的 JSON".to_string()
+    } else if rest.starts_with("recursion limit") {
+        "嵌套层数过多".to_string()
+    } else if rest.starts_with("number out of range") {
+        "数值超出范围".to_string()
     } else {
-        rest.to_string()
+        // Whatever else serde says is not shown in English: the field, if known, and the kind of problem.
+        "内容有误".to_string()
     };
     match field {
         Some(f) => format!("{f}：{what}"),

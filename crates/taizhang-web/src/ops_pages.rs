@@ -119,6 +119,8 @@ struct DutyPage {
     colleagues: Vec<(i64, String)>,
     /// May decide swaps of this unit (a leader of it or above).
     decides: bool,
+    /// Special periods covering the unit now (level and reporting rule), with their case ids.
+    periods: Vec<(i64, String)>,
     error: Option<String>,
 }
 
@@ -158,6 +160,10 @@ async fn render_duty(s: &AppState, p: &Principal, q: RosterQuery, error: Option<
         });
         day.posts[usize::from(sh.post == "leader")].push(sh);
     }
+    let periods = match s.svc.coverings(None, s.svc.now()).await {
+        Ok(c) => c.into_iter().filter(|c| c.covers(&unit.path)).map(|c| (c.case_id, c.summary())).collect(),
+        Err(e) => return refusal(e, Some(me(p))),
+    };
     let colleagues = users
         .iter()
         .filter(|u| u.active && u.unit_id == unit_id && u.id != p.user.id)
@@ -175,6 +181,7 @@ async fn render_duty(s: &AppState, p: &Principal, q: RosterQuery, error: Option<
         rows: by_day.into_values().collect(),
         colleagues,
         decides: p.has(Role::Leader) && unit.path.starts_with(&p.unit.path),
+        periods,
         error: error.as_ref().map(|e| e.message.clone()),
     };
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };

@@ -513,7 +513,7 @@ pub(crate) fn action_forms(
                         FieldType::Unit => ("select", false, unit_options()),
                         FieldType::Units => ("select", true, unit_options()),
                         FieldType::LongText => ("textarea", false, vec![]),
-                        FieldType::Int | FieldType::User => ("number", false, vec![]),
+                        FieldType::Int | FieldType::User | FieldType::Booking => ("number", false, vec![]),
                         FieldType::Case => ("text", false, vec![]),
                         FieldType::Date => ("date", false, vec![]),
                         FieldType::Site => ("select", false, ctx.sites.clone()),
@@ -743,7 +743,7 @@ fn fields_from_form(def: &WorkflowDef, form: &[(String, String)]) -> Result<Map<
         let bad = |what: &str| DomainError::new(ErrorCode::InvalidInput, format!("“{}”{what}", f.name)).at(k.as_str());
         let number = || v.parse::<i64>().map_err(|_| bad("应为整数"));
         match f.ty {
-            FieldType::Int | FieldType::Unit | FieldType::User => {
+            FieldType::Int | FieldType::Unit | FieldType::User | FieldType::Booking => {
                 out.insert(k.clone(), Value::from(number()?));
             }
             // A case is named by its id or, as printed on receipts, by its code.
@@ -1069,10 +1069,17 @@ async fn render_new_case(
             };
         }
     }
-    // Opened from another case: its code goes into the link field.
+    // Opened from another case: its code goes into the link field; an appointment into the booking field.
     if let (Some(from), Some(link)) = (q.from.as_deref(), def.parent_field()) {
         for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| i.id == link.id && i.value.is_empty()) {
             i.value = from.to_string();
+        }
+    }
+    if let Some(booking) = q.booking {
+        let is_booking = |id: &str| def.field(id).is_some_and(|f| f.ty == FieldType::Booking);
+        for i in forms.iter_mut().flat_map(|f| f.inputs.iter_mut()).filter(|i| is_booking(&i.id) && i.value.is_empty())
+        {
+            i.value = booking.to_string();
         }
     }
     // A checklist needs its site first: offer the choice when none is known.
@@ -1132,14 +1139,26 @@ struct PeriodQuery {
     date: Option<String>,
 }
 
+/// One unit's line on the periodic report page.
+struct PeriodicRow {
+    unit: String,
+    /// CSS class: "overdue" for missing or late.
+    class: &'static str,
+    status: String,
+    filed_at: String,
+    case_id: Option<i64>,
+    result: String,
+    /// Each round of the day in words (daily reports with rounds).
+    rounds: Vec<String>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "periodic.html")]
 struct PeriodicPage {
     me: Option<Me>,
     r: taizhang_service::indicators::PeriodicReport,
     due: String,
-    /// (unit, status class, status label, filed at, case id, result)
-    rows: Vec<(String, String, String, String, Option<i64>, String)>,
+    rows: Vec<PeriodicRow>,
 }
 
 /// Who has filed a periodic report under the user's unit: last month's sweep, today's daily report.
@@ -1166,14 +1185,23 @@ async fn periodic_page(
                     | taizhang_domain::periodic::ReportStatus::Late => "overdue",
                     _ => "",
                 };
-                (
-                    u.unit.name.clone(),
-                    class.to_string(),
-                    u.status_label.clone(),
-                    u.filed_at.map(local).unwrap_or_default(),
-                    u.case_id,
-                    u.result.clone().unwrap_or_default(),
-                )
+                PeriodicRow {
+                    unit: u.unit.name.clone(),
+                    class,
+                    status: u.status_label.clone(),
+                    filed_at: u.filed_at.map(local).unwrap_or_default(),
+                    case_id: u.case_id,
+                    result: u.result.clone().unwrap_or_default(),
+                    rounds: u
+                        .rounds
+                        .iter()
+                        .map(|r| {
+                            let filed = r.filed_at.map(|t| format!("，{}报", local(t))).unwrap_or_default();
+                            let by = r.required_by.as_ref().map(|b| format!("（{b}要求）")).unwrap_or_default();
+                            format!("{}：{}{filed}{by}", r.name, r.status_label)
+                        })
+                        .collect(),
+                }
             })
             .collect();
     let due = due_words(r.due_at);
@@ -1215,6 +1243,8 @@ struct NewCaseQuery {
     from: Option<String>,
     /// The site the case is about (e.g. an inspection started from the site's page).
     site: Option<String>,
+    /// The appointment request a reception record is about (fills the kind's `booking` field).
+    booking: Option<i64>,
 }
 
 async fn new_case_form(

@@ -437,7 +437,17 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let sweep_states = sweeps(&svc, &clock, &principals, now).await?;
     let daily_states = daily_reports(&svc, &clock, &principals, now).await?;
     let (shifts, visits) = duty_and_gate(&svc, &clock, &principals, &units, now).await?;
-    let (period_states, commitment_states) = periods_and_commitments(&svc, &clock, &principals, &units, now).await?;
+    // Petitions the district's housing bureau handled, for the reception requests.
+    let filter = taizhang_store::CaseFilter {
+        kind: Some("petition".into()),
+        handling_unit: Some(units["349901-ZJ"]),
+        limit: 2,
+        ..Default::default()
+    };
+    let petitions: Vec<i64> =
+        svc.store.list_cases(&filter).await.map_err(taizhang_service::se)?.0.iter().map(|c| c.id).collect();
+    let (period_states, commitment_states) =
+        periods_and_commitments(&svc, &clock, &principals, &units, now, &petitions).await?;
     clock.set(now);
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -1116,22 +1126,53 @@ async fn duty_and_gate(
     Ok((shifts.len(), visits))
 }
 
-/// A special period that ran and ended last month and one planned for next month; two reception sessions
-/// next week on the portal; three public commitments of the district's housing bureau — one fulfilled, one in
-/// hand, one past its date (the sweeper, as the server does each minute, gives it its red card).
+/// A resident's appointment request, as the portal writes it (the demo has no query passwords to hand).
+async fn book(
+    svc: &taizhang_service::Service,
+    slot_id: i64,
+    case_id: i64,
+    request: &str,
+    at: chrono::DateTime<Utc>,
+) -> DomainResult<i64> {
+    let booking = taizhang_store::Booking {
+        id: 0,
+        slot_id,
+        case_id,
+        request: request.into(),
+        requested_at: at,
+        status: "requested".into(),
+        reply: String::new(),
+        decided_by: None,
+        decided_at: None,
+        record_case_id: None,
+    };
+    let id = svc.store.create_booking(booking, 99).await.map_err(taizhang_service::se)?;
+    id.ok_or_else(|| DomainError::new(ErrorCode::Internal, "演示约访未能写入"))
+}
+
+/// Three special periods of the district — one that ended last month, one running now (two reports a day, so
+/// 城关街道's 9:00 round shows on 日报告), one planned for next month; reception sessions — last week's, where a
+/// confirmed request on `petitions[0]` was received and recorded, and two next week on the portal, one with a
+/// request on `petitions[1]` waiting; three public commitments of the district's housing bureau — one
+/// fulfilled, one in hand, one past its date (the sweeper, as the server does each minute, gives it its red
+/// card).
 async fn periods_and_commitments(
     svc: &taizhang_service::Service,
     clock: &ManualClock,
     principals: &BTreeMap<&str, Principal>,
     units: &BTreeMap<&str, i64>,
     now: chrono::DateTime<Utc>,
+    petitions: &[i64],
 ) -> DomainResult<(BTreeMap<String, usize>, BTreeMap<String, usize>)> {
     let today = now.with_timezone(&china_tz()).date_naive();
     let leader = &principals["dc_leader"];
     let mut periods: BTreeMap<String, usize> = BTreeMap::new();
-    for (title, start, end, steps) in
-        [("重大节日期间特殊时期工作方案", -40i64, -30i64, true), ("年度重要会议期间特殊时期工作方案", 20, 30, false)]
-    {
+    // Ended, running now (its 9:00 round shows on 日报告), and planned.
+    for (title, start, end, steps) in [
+        ("重大节日期间特殊时期工作方案", -40i64, -30i64, true),
+        ("冬季安全生产和森林防火特殊时期工作方案", -2, 12, true),
+        ("年度重要会议期间特殊时期工作方案", 20, 30, false),
+    ] {
         let fields = f(&[
             ("title", json!(title)),
             ("starts_on", json!((today + Duration::days(start)).to_string())),
@@ -1159,6 +1200,14 @@ async fn periods_and_commitments(
         let (_, state) = play(svc, clock, now, "special_period", (planned, leader, fields, vec![]), steps).await?;
         *periods.entry(state).or_default() += 1;
     }
+    // 城关街道's 9:00 report yesterday, as the running plan asks.
+    let yesterday = today - Duration::days(1);
+    if let Some(at) = yesterday.and_hms_opt(8, 45, 0).and_then(|t| t.and_local_timezone(china_tz()).single()) {
+        let fields =
+            f(&[("report_date", json!(yesterday.to_string())), ("round", json!("morning")), ("result", json!("nil"))]);
+        play(svc, clock, now, "daily_report", (at.with_timezone(&Utc), &principals["duty"], fields, vec![]), vec![])
+            .await?;
+    }
 
     clock.set(now);
     for (day, place, topic) in
@@ -1174,7 +1223,46 @@ async fn periods_and_commitments(
             topic: topic.into(),
             capacity: 8,
         };
-        svc.create_slot(leader, slot).await?;
+        let id = svc.create_slot(leader, slot).await?;
+        // A resident's request on the first, still to be confirmed.
+        if day == 3
+            && let Some(case_id) = petitions.get(1)
+        {
+            book(svc, id, *case_id, "小区电梯长期停运，希望当面反映维修资金问题", now - Duration::days(1)).await?;
+        }
+    }
+    // Last week's session: a request confirmed, then the reception held and recorded on the petition.
+    if let Some(&case_id) = petitions.first() {
+        clock.set(now - Duration::days(9));
+        let starts = (today - Duration::days(4)).to_string() + " 09:00";
+        let slot = taizhang_service::reception::SlotInput {
+            unit_id: units["349901"],
+            leader_id: leader.user.id,
+            starts,
+            minutes: 150,
+            place: "东城区信访局接待大厅".into(),
+            topic: "综合".into(),
+            capacity: 6,
+        };
+        let slot_id = svc.create_slot(leader, slot).await?;
+        let booking =
+            book(svc, slot_id, case_id, "对答复意见的落实情况有疑问，希望当面说明", now - Duration::days(8)).await?;
+        clock.set(now - Duration::days(7));
+        svc.decide_booking(leader, slot_id, booking, true, "请于当日 8:50 到东城区信访局接待大厅").await?;
+        let code = svc.store.case(case_id).await.map_err(taizhang_service::se)?.map(|r| r.code).unwrap_or_default();
+        let fields = f(&[
+            ("title", json!("约访：答复意见落实情况")),
+            ("source_case", json!(code)),
+            ("mode", json!("appointment")),
+            ("booking", json!(booking)),
+            ("leader", json!("邓明")),
+            ("host_unit", json!(units["349901"])),
+            ("held_at", json!("上周接访日上午，东城区信访局接待大厅")),
+            ("summary", json!("信访人反映答复意见中的整改事项尚未落实，已当场要求区住建局说明进度。")),
+            ("promises", json!("区住建局 10 日内书面告知整改进度")),
+        ]);
+        let held = now - Duration::days(4) + Duration::hours(2);
+        play(svc, clock, now, "reception", (held, leader, fields, vec![]), vec![]).await?;
     }
 
     let mut commitments: BTreeMap<String, usize> = BTreeMap::new();

@@ -221,8 +221,27 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                     }
                 }
             });
+            // Ctrl-C, or SIGTERM from a service manager: stop taking requests and finish the ones in flight.
             let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    match signal(SignalKind::terminate()) {
+                        Ok(mut term) => {
+                            tokio::select! {
+                                _ = tokio::signal::ctrl_c() => {}
+                                _ = term.recv() => {}
+                            }
+                        }
+                        Err(_) => {
+                            let _ = tokio::signal::ctrl_c().await;
+                        }
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             };
             taizhang_web::serve(listener, svc, shutdown)
                 .await
@@ -251,6 +270,31 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                     "create-admin 只创建 system_admin、security_admin 或 audit_admin",
                 ));
             }
+            let password = match password_env {
+                Some(var) => std::env::var(&var).map_err(|_| {
+                    DomainError::new(taizhang_domain::ErrorCode::MissingField, format!("环境变量 {var} 未设置"))
+                })?,
+                None => {
+                    if std::io::stdin().is_terminal() {
+                        eprint!("请输入新管理员的密码：");
+                    }
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                        DomainError::new(taizhang_domain::ErrorCode::InvalidInput, format!("无法读取密码：{e}"))
+                    })?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            // Everything that can refuse is checked before the first unit is written: a refused admin leaves
+            // nothing behind.
+            svc.check_password_policy(&password)?;
+            taizhang_service::auth::check_username(&username)?;
+            if svc.store.user_by_username(username.trim()).await.map_err(taizhang_service::se)?.is_some() {
+                return Err(DomainError::new(
+                    taizhang_domain::ErrorCode::InvalidInput,
+                    format!("用户名 {} 已存在", username.trim()),
+                ));
+            }
             let unit_id = match unit {
                 Some(u) => u,
                 None => {
@@ -267,21 +311,6 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                             svc.create_unit(None, None, &code, &name, "city").await?.id
                         }
                     }
-                }
-            };
-            let password = match password_env {
-                Some(var) => std::env::var(&var).map_err(|_| {
-                    DomainError::new(taizhang_domain::ErrorCode::MissingField, format!("环境变量 {var} 未设置"))
-                })?,
-                None => {
-                    if std::io::stdin().is_terminal() {
-                        eprint!("请输入新管理员的密码：");
-                    }
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                        DomainError::new(taizhang_domain::ErrorCode::InvalidInput, format!("无法读取密码：{e}"))
-                    })?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
             let user = svc.create_user(None, &username, &username, unit_id, &password, &[role], None).await?;

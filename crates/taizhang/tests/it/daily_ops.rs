@@ -322,6 +322,41 @@ async fn a_week_of_special_period_reception_and_a_missed_commitment(app: TestApp
     assert_eq!((s, b["state"].as_str()), (200, Some("active")), "{b}");
     assert!(notes("grid").await.iter().any(|t| t.contains("启动特殊时期")), "everyone in the district is told");
     assert!(notes("jd_duty").await.is_empty(), "the street is another unit");
+
+    // While it is active, the district's townships report twice a day: a 9:00 round is due as well.
+    app.clock.set(at(8, 30) + days(2));
+    let jd_duty = app.token("jd_duty").await;
+    let morning =
+        json!({"kind": "daily_report", "fields": {"report_date": "2026-03-04", "round": "morning", "result": "nil"}});
+    let (s, b) = app.post(&jd_duty, "/api/v1/cases", morning).await;
+    assert_eq!(s, 201, "{b}");
+    let township = |date: &'static str| {
+        let (app, leader) = (&app, leader.clone());
+        async move {
+            let (s, b) = app.get(&leader, &format!("/api/v1/periodic/daily_report?date={date}")).await;
+            assert_eq!(s, 200, "{b}");
+            let jd = b["units"].as_array().unwrap().iter().find(|u| u["unit"]["name"] == "东城区幸福街道").unwrap();
+            let rounds: Vec<(String, String)> = jd["rounds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["round"].as_str().unwrap().into(), r["status"].as_str().unwrap().into()))
+                .collect();
+            (jd["status"].as_str().unwrap().to_string(), rounds, jd.clone(), b["missing"].as_i64())
+        }
+    };
+    let (status, rounds, jd, _) = township("2026-03-04").await;
+    let pair = |r: &str, s: &str| (r.to_string(), s.to_string());
+    assert_eq!(rounds, vec![pair("morning", "on_time"), pair("afternoon", "pending")], "{jd}");
+    assert_eq!(status, "pending", "the day is not over: {jd}");
+    assert!(jd["rounds"][0]["required_by"].as_str().unwrap().starts_with(&ts_code), "{jd}");
+    let (_, rounds, jd, _) = township("2026-03-03").await;
+    assert_eq!(rounds, vec![pair("afternoon", "missing")], "before the period, once a day: {jd}");
+    let (_, dir) = app.get(&jd_duty, "/api/v1/duty/directory").await;
+    let jd_row = dir.as_array().unwrap().iter().find(|u| u["unit_name"] == "东城区幸福街道").unwrap();
+    assert!(jd_row["special_periods"][0].as_str().unwrap().contains("一级：主要领导 24 小时带班"), "{jd_row}");
+    let dir_row = dir.as_array().unwrap().iter().find(|u| u["unit_name"] == "西湖区").unwrap();
+    assert_eq!(dir_row["special_periods"], json!([]), "another district is not covered: {dir_row}");
     let task = json!({"kind": "task", "fields": {"title": "重点场所每日巡查", "owner_unit": app.units["dc_jd"],
         "within_minutes": 2880, "source_case": ts_code}});
     let (s, b) = app.post(&leader, "/api/v1/cases", task).await;
@@ -361,9 +396,24 @@ async fn a_week_of_special_period_reception_and_a_missed_commitment(app: TestApp
         "mode": "appointment", "booking": booking, "leader": "邓明", "host_unit": dc,
         "held_at": "3 月 5 日上午，东城区信访局接待大厅", "summary": "信访人反映维修资金申请受阻，已当场协调区住建局。",
         "promises": "区住建局 3 日内完成维修资金审核"}});
-    let (s, b) = app.post(&leader, "/api/v1/cases", record).await;
+    let (s, b) = app.post(&leader, "/api/v1/cases", record.clone()).await;
     assert_eq!(s, 201, "{b}");
     let jf = b["case"]["code"].as_str().unwrap().to_string();
+    let jf_id = b["case"]["id"].as_i64().unwrap();
+    let (_, schedule) = app.get(&leader, "/api/v1/receptions/slots").await;
+    let held = &schedule[0]["bookings"][0];
+    assert_eq!((held["status"].as_str(), held["record_case_id"].as_i64()), (Some("held"), Some(jf_id)), "{schedule}");
+    let (s, b) = app.post(&leader, "/api/v1/cases", record.clone()).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("booking")), "a booking is recorded once: {b}");
+    let mut elsewhere = record.clone();
+    elsewhere["fields"]["source_case"] = json!(other);
+    let (s, b) = app.post(&leader, "/api/v1/cases", elsewhere).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("booking")), "not another case's booking: {b}");
+    assert!(b["message"].as_str().unwrap().contains("不是该信访事项的约访"), "{b}");
+    // Thursday's 9:00 round was not filed: missing, and the day with it.
+    let (status, rounds, jd, missing) = township("2026-03-05").await;
+    assert_eq!((status.as_str(), missing), ("missing", Some(1)), "{jd}");
+    assert_eq!(rounds[0], pair("morning", "missing"), "{jd}");
     let promise = json!({"kind": "commitment", "fields": {"title": "完成电梯维修资金审核", "content": "3 日内完成审核并告知信访人",
         "owner_unit": app.units["dc_zj"], "owner": "东城区住建局副局长 曹阳", "within_days": 3, "public": "yes",
         "timetable": "3 月 6 日受理，3 月 8 日前审核完毕", "source_case": jf}});

@@ -66,6 +66,34 @@ fn a_deployment_adds_a_holiday_year_and_the_cli_uses_it() {
     assert!(out.starts_with("2027-01-05"), "{out}");
 }
 
+/// `create-admin` on a new deployment: a refused password or user name writes nothing (no unit, no audit
+/// record); a good one creates the first unit and the administrator.
+#[tokio::test]
+async fn a_refused_first_admin_leaves_nothing_behind() {
+    let dir = fresh_dir("create_admin");
+    let run = |user: &str, password: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taizhang"));
+        cmd.args(["create-admin", "--username", user, "--unit-code", "330100", "--unit-name", "杭州市"]);
+        cmd.arg("--data").arg(&dir).args(["--password-env", "TZ_ADMIN_PW"]).env("TZ_ADMIN_PW", password);
+        let out = cmd.output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, err) = run("admin", "12345");
+    assert!(!ok && err.contains("密码"), "{err}");
+    let (ok, err) = run("管理员", "Strong-Passw0rd!");
+    assert!(!ok && err.contains("用户名"), "{err}");
+    let loc = taizhang::Location::new(&dir, None);
+    let svc = taizhang::build_default(&loc).await.unwrap();
+    assert!(svc.store.units().await.unwrap().is_empty(), "no unit left by a refused admin");
+    assert!(svc.store.audit_page(0, 10).await.unwrap().is_empty(), "nor an audit record");
+    drop(svc);
+    let (ok, err) = run("admin", "Strong-Passw0rd!");
+    assert!(ok, "{err}");
+    let svc = taizhang::build_default(&loc).await.unwrap();
+    assert_eq!(svc.store.units().await.unwrap().len(), 1);
+    assert!(svc.store.user_by_username("admin").await.unwrap().is_some());
+}
+
 #[tokio::test]
 async fn every_foreign_key_has_an_index() {
     let app = spawn(Backend::Sqlite).await.unwrap();
@@ -195,9 +223,9 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 6 + 2 + 3,
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 7 + 3 + 1 + 3,
         "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports, \
-         6 daily reports, 2 special periods, 3 commitments"
+         7 daily reports (one a 9:00 round), 3 special periods, 1 reception record, 3 commitments"
     );
     assert!(
         report.contains("承诺事项 3 件：\n  已兑现：1 件\n  逾期未兑现（红牌）：1 件\n  承诺办理中：1 件"),
