@@ -3,6 +3,7 @@
 //! database: every rule here is testable in microseconds.
 
 pub mod access;
+pub mod assessment;
 pub mod attachment;
 pub mod calendar;
 pub mod challenge;

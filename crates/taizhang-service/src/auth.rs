@@ -77,7 +77,10 @@ pub fn check_username(username: &str) -> DomainResult<&str> {
         || username.chars().count() > 64
         || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
     {
-        return Err(DomainError::new(ErrorCode::InvalidInput, "用户名只能包含字母、数字、下划线、点和连字符，最长 64 位"));
+        return Err(DomainError::new(
+            ErrorCode::InvalidInput,
+            "用户名只能包含字母、数字、下划线、点和连字符，最长 64 位",
+        ));
     }
     Ok(username)
 }

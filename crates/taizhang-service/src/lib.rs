@@ -2,6 +2,7 @@
 //! the ledger. The service decides (using the pure domain) and owns every write (through the store's
 //! transactional `append`); the web layer and the CLI only call it.
 
+pub mod assessment;
 pub mod auth;
 pub mod cases;
 pub mod coverage;
@@ -110,6 +111,8 @@ pub struct Service {
     pub plans: Arc<plans::Plans>,
     /// Inspection checklists per sector (`<data>/checklists.toml` or the shipped lists).
     pub checklists: Arc<taizhang_domain::checklist::Checklists>,
+    /// The evaluation scheme units are assessed with (`<data>/assessment.toml` or the shipped one).
+    pub scheme: Arc<taizhang_domain::assessment::Scheme>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

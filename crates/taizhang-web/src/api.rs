@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/portal/actions/{action}", post(portal_act))
         .route("/openapi.json", get(openapi_json))
         .merge(crate::api_ops::routes())
+        .merge(crate::api_oversight::routes())
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
@@ -129,6 +130,7 @@ async fn openapi_json() -> impl IntoResponse {
 pub fn api_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::api_ops::OpsDoc::openapi());
+    doc.merge(crate::api_oversight::OversightDoc::openapi());
     doc
 }
 

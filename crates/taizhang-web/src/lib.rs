@@ -4,10 +4,12 @@
 
 mod api;
 mod api_ops;
+mod api_oversight;
 mod challenge;
 mod extract;
 mod limit;
 mod ops_pages;
+mod oversight_pages;
 mod pages;
 mod portal;
 mod upload;

@@ -33,6 +33,7 @@ use crate::upload::{FormData, UPLOAD_BODY_BYTES, read_form};
 pub fn routes() -> Router<AppState> {
     crate::portal::routes()
         .merge(crate::ops_pages::routes())
+        .merge(crate::oversight_pages::routes())
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/password", get(password_form).post(change_password))

@@ -47,6 +47,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
     taizhang_service::sync_workflow_versions(&store, &mut workflows).await?;
     let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &workflows)?;
     let plans = taizhang_service::plans::Plans::load(&loc.data_dir, &workflows)?;
+    let scheme = taizhang_service::assessment::load_scheme(&loc.data_dir, &workflows)?;
     Ok(Service {
         store: Arc::new(store),
         workflows: Arc::new(workflows),
@@ -59,6 +60,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         routing: Arc::new(routing),
         plans: Arc::new(plans),
         checklists: Arc::new(taizhang_service::sites::load_checklists(&loc.data_dir)?),
+        scheme: Arc::new(scheme),
     })
 }
 

@@ -252,6 +252,18 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     };
     let now = svc.on_duty_now(&p, jd.id).await.unwrap();
     assert_eq!(now.len(), 2, "{now:?}");
+    // Last month's assessment of the city's departments: some are ranked, and each figure is its cases.
+    let city = svc.store.units().await.unwrap().into_iter().find(|u| u.code == "349900").unwrap();
+    let p = taizhang_service::Principal { unit: city, ..p };
+    let r = svc.assessment(&p, None).await.unwrap();
+    let ranked: Vec<_> = r.groups.iter().flat_map(|g| &g.units).filter(|u| u.rank.is_some()).collect();
+    assert!(!ranked.is_empty(), "{r:?}");
+    for u in ranked.iter().take(2) {
+        for (count, n) in &u.counts {
+            let cases = svc.assessment_cases(&p, &r.period, u.unit.id, count).await.unwrap();
+            assert_eq!(cases.len() as i64, *n, "{} {count}", u.unit.name);
+        }
+    }
 }
 
 /// A routing table that names what the definitions do not have is refused at start, saying what is wrong.

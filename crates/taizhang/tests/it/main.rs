@@ -1,5 +1,6 @@
 //! The one integration-test binary: the real server, the real databases, the real CLI.
 
+mod assessment;
 mod browser;
 mod calendar_oracle;
 mod classify_oracle;

@@ -1,0 +1,371 @@
+//! Assessment (考核): an evaluation scheme as versioned data — counts over a kind's cases, indicators built from
+//! them with a weight and thresholds, one-vote-veto conditions — and the scoring and ranking of units with it.
+//! Every count is decided from one case's own history (its state and clocks folded up to the end of the
+//! period, and its events), so every figure can be followed to the cases behind it.
+//!
+//! Counts:
+//! - a clock's `due` runs: runs whose due time (extensions and pauses included) falls in the period and that
+//!   were decided by the time of assessment (stopped, or past due) — each run is assessed once, in the period
+//!   its deadline falls in;
+//! - a clock's `met` runs: of those, the ones stopped by their due time (a reply on the last day is on time);
+//! - a clock's `overdue_open` runs: still running at the time of assessment, past due;
+//! - an action's events in the period, optionally only those whose fields match `when`.
+//!
+//! Scores: an indicator's rate (numerator / denominator, percent) earns its full weight at or beyond `target`,
+//! nothing at or beyond `floor`, and in between in proportion. An indicator with nothing to count (denominator
+//! 0) is left out, and the unit's total is scaled to the weights that apply, so no unit gains or loses marks
+//! for having had no such cases. A veto condition met puts the unit last among its peers, whatever its score.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{DomainError, DomainResult, ErrorCode};
+use crate::workflow::{ClockView, FieldType, WorkflowDef};
+
+/// The shipped scheme, replaced by `<data>/assessment.toml`.
+pub const EMBEDDED: &str = include_str!("../data/assessment.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheme {
+    pub id: String,
+    pub name: String,
+    /// Raised with every change (a weight, a threshold): each result records the version it was computed with.
+    pub version: u32,
+    /// The kind of cases assessed; each counts for its handling unit.
+    pub kind: String,
+    /// The unit levels assessed; units of these levels with the same parent are peers and are ranked together.
+    pub levels: Vec<String>,
+    pub counts: Vec<CountDef>,
+    pub indicators: Vec<IndicatorDef>,
+    #[serde(default)]
+    pub vetoes: Vec<VetoDef>,
+}
+
+/// What a count counts: a clock's runs (`clock` + `measure`) or an action's events (`action` + `when`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountDef {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub clock: Option<String>,
+    #[serde(default)]
+    pub measure: Option<Measure>,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Only events whose fields take one of the values (e.g. satisfaction ∈ 满意, 基本满意).
+    #[serde(default)]
+    pub when: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    Due,
+    Met,
+    OverdueOpen,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorDef {
+    pub id: String,
+    pub name: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub weight: f64,
+    /// Full marks at or beyond this rate (percent).
+    pub target: f64,
+    /// No marks at or beyond this rate (percent), on the other side.
+    pub floor: f64,
+    /// For rates where less is better (返工率): full marks at or below `target`, none at or above `floor`.
+    #[serde(default)]
+    pub lower_is_better: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VetoDef {
+    pub id: String,
+    pub name: String,
+    pub count: String,
+    /// Vetoed when the count is greater than this.
+    #[serde(default)]
+    pub above: i64,
+}
+
+fn invalid(msg: impl Into<String>) -> DomainError {
+    DomainError::new(ErrorCode::WorkflowInvalid, format!("考核方案有误：{}", msg.into()))
+}
+
+impl Scheme {
+    pub fn from_toml(text: &str) -> DomainResult<Scheme> {
+        toml::from_str(text).map_err(|e| invalid(e.message().to_string()))
+    }
+
+    /// The scheme's own consistency and its fit to the definition of the kind it assesses.
+    pub fn check(&self, def: &WorkflowDef) -> DomainResult<()> {
+        if def.kind != self.kind {
+            return Err(invalid(format!("kind {} 与流程定义 {} 不符", self.kind, def.kind)));
+        }
+        if self.levels.is_empty() || self.indicators.is_empty() {
+            return Err(invalid("levels 和 indicators 不能为空"));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for c in &self.counts {
+            if !ids.insert(c.id.as_str()) {
+                return Err(invalid(format!("计数 {} 重复", c.id)));
+            }
+            match (&c.clock, c.measure, &c.action) {
+                (Some(clock), Some(_), None) if c.when.is_empty() => {
+                    if def.clock(clock).is_none() {
+                        return Err(invalid(format!("计数 {} 引用了未定义的时限 {clock}", c.id)));
+                    }
+                }
+                (None, None, Some(action)) => {
+                    if def.action(action).is_none() {
+                        return Err(invalid(format!("计数 {} 引用了未定义的动作 {action}", c.id)));
+                    }
+                    for (f, values) in &c.when {
+                        let Some(field) = def.field(f).filter(|d| d.ty == FieldType::Choice) else {
+                            return Err(invalid(format!("计数 {} 的条件字段 {f} 须是选项字段", c.id)));
+                        };
+                        if let Some(v) = values.iter().find(|v| !field.options.contains_key(*v)) {
+                            return Err(invalid(format!("计数 {} 的条件中，字段 {f} 没有选项 {v}", c.id)));
+                        }
+                    }
+                }
+                _ => return Err(invalid(format!("计数 {} 应为 clock + measure，或 action（可加 when）", c.id))),
+            }
+        }
+        for i in &self.indicators {
+            for c in [&i.numerator, &i.denominator] {
+                if !ids.contains(c.as_str()) {
+                    return Err(invalid(format!("指标 {} 引用了未定义的计数 {c}", i.id)));
+                }
+            }
+            let ordered = if i.lower_is_better { i.target < i.floor } else { i.floor < i.target };
+            if i.weight.is_nan() || i.weight <= 0.0 || !ordered {
+                return Err(invalid(format!("指标 {} 的权重应为正数，达标线与零分线应分处两侧", i.id)));
+            }
+        }
+        if let Some(v) = self.vetoes.iter().find(|v| !ids.contains(v.count.as_str())) {
+            return Err(invalid(format!("一票否决条件 {} 引用了未定义的计数 {}", v.id, v.count)));
+        }
+        Ok(())
+    }
+
+    /// Which counts one case adds to, for the period [from, to) assessed at `as_of` (≤ to). `clocks` are the
+    /// case's clock runs as of `as_of`; `events` its (action, time, fields).
+    pub fn counts_of(
+        &self,
+        clocks: &[ClockView],
+        events: &[(String, DateTime<Utc>, Map<String, Value>)],
+        (from, to, as_of): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
+    ) -> BTreeMap<String, i64> {
+        let mut out = BTreeMap::new();
+        for c in &self.counts {
+            let n = match (&c.clock, c.measure, &c.action) {
+                (Some(clock), Some(m), _) => clocks
+                    .iter()
+                    .filter(|v| &v.clock == clock)
+                    .filter(|v| {
+                        let stopped = v.stopped_at.filter(|s| *s <= as_of);
+                        let in_period = from <= v.due_at && v.due_at < to;
+                        let decided = stopped.is_some() || v.due_at < as_of;
+                        let met = stopped.is_some_and(|s| s <= v.due_at);
+                        match m {
+                            Measure::Due => in_period && decided,
+                            Measure::Met => in_period && met,
+                            Measure::OverdueOpen => stopped.is_none() && v.due_at < as_of,
+                        }
+                    })
+                    .count() as i64,
+                (_, _, Some(action)) => events
+                    .iter()
+                    .filter(|(a, at, fields)| {
+                        a == action
+                            && from <= *at
+                            && *at < to
+                            && *at <= as_of
+                            && c.when.iter().all(|(f, values)| {
+                                fields.get(f).and_then(Value::as_str).is_some_and(|v| values.iter().any(|x| x == v))
+                            })
+                    })
+                    .count() as i64,
+                _ => 0,
+            };
+            if n > 0 {
+                out.insert(c.id.clone(), n);
+            }
+        }
+        out
+    }
+
+    /// A unit's scores from its counts.
+    pub fn score(&self, counts: &BTreeMap<String, i64>) -> UnitScore {
+        let get = |id: &str| counts.get(id).copied().unwrap_or(0);
+        let indicators: Vec<IndicatorScore> = self
+            .indicators
+            .iter()
+            .map(|i| {
+                let (n, d) = (get(&i.numerator), get(&i.denominator));
+                let rate = (d > 0).then(|| 100.0 * n as f64 / d as f64);
+                let score = rate.map(|r| {
+                    let (good, bad) = (i.target, i.floor);
+                    let share = ((r - bad) / (good - bad)).clamp(0.0, 1.0);
+                    round2(i.weight * share)
+                });
+                IndicatorScore {
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    numerator: n,
+                    denominator: d,
+                    rate: rate.map(round2),
+                    weight: i.weight,
+                    score,
+                }
+            })
+            .collect();
+        let applies: f64 = indicators.iter().filter(|i| i.score.is_some()).map(|i| i.weight).sum();
+        let earned: f64 = indicators.iter().filter_map(|i| i.score).sum();
+        let total_weight: f64 = self.indicators.iter().map(|i| i.weight).sum();
+        let total = (applies > 0.0).then(|| round2(earned * total_weight / applies));
+        let vetoed = self.vetoes.iter().filter(|v| get(&v.count) > v.above).map(|v| v.name.clone()).collect();
+        UnitScore { indicators, total, vetoed }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IndicatorScore {
+    pub id: String,
+    pub name: String,
+    pub numerator: i64,
+    pub denominator: i64,
+    /// Percent, two decimals; None with nothing to count.
+    pub rate: Option<f64>,
+    pub weight: f64,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnitScore {
+    pub indicators: Vec<IndicatorScore>,
+    /// Out of the scheme's total weight; None when no indicator applies.
+    pub total: Option<f64>,
+    /// The veto conditions met (一票否决).
+    pub vetoed: Vec<String>,
+}
+
+/// Ranks peers: higher totals first, equal totals share a rank (1, 1, 3); vetoed units after every other,
+/// then units with nothing to assess, unranked (None).
+pub fn ranks(scores: &[&UnitScore]) -> Vec<Option<u32>> {
+    // Whether `o` ranks above `s`: not vetoed beats vetoed; otherwise the higher total.
+    let above = |o: &UnitScore, s: &UnitScore| match (o.vetoed.is_empty(), s.vetoed.is_empty()) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => o.total > s.total,
+    };
+    scores
+        .iter()
+        .map(|s| {
+            s.total?;
+            let better = scores.iter().filter(|o| o.total.is_some() && above(o, s)).count();
+            Some(better as u32 + 1)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::Registry;
+
+    fn scheme() -> Scheme {
+        let s = Scheme::from_toml(EMBEDDED).unwrap();
+        s.check(Registry::embedded().get("petition").unwrap()).unwrap();
+        s
+    }
+
+    fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn the_shipped_scheme_fits_the_petition_definition() {
+        let s = scheme();
+        let weights: f64 = s.indicators.iter().map(|i| i.weight).sum();
+        assert_eq!(weights, 100.0);
+    }
+
+    /// Computed by hand: 及时受理 9/10 = 90 % (full at 100, none at 80: 20 × 0.5 = 10); 按期办结 19/20 = 95 %
+    /// (full: 40); 参评 8/16 = 50 % (full at 80, none at 30: 10 × 0.4 = 4); 满意 6/8 = 75 % (full at 90, none at
+    /// 50: 30 × 0.625 = 18.75). Total 72.75.
+    #[test]
+    fn scores_follow_the_thresholds_by_hand() {
+        let s = scheme();
+        let c = counts(&[
+            ("accept_due", 10),
+            ("accept_on_time", 9),
+            ("handling_due", 20),
+            ("handling_on_time", 19),
+            ("replied", 16),
+            ("rated", 8),
+            ("satisfied", 6),
+        ]);
+        let u = s.score(&c);
+        let scores: Vec<Option<f64>> = u.indicators.iter().map(|i| i.score).collect();
+        assert_eq!(scores, vec![Some(10.0), Some(40.0), Some(4.0), Some(18.75)]);
+        assert_eq!(u.total, Some(72.75));
+        assert!(u.vetoed.is_empty());
+    }
+
+    /// With no case due for handling, 按期办结率 is left out and the rest is scaled: (10 + 4 + 18.75) / 60 × 100.
+    #[test]
+    fn an_indicator_with_nothing_to_count_is_left_out_not_scored_zero() {
+        let s = scheme();
+        let c = counts(&[("accept_due", 10), ("accept_on_time", 9), ("replied", 16), ("rated", 8), ("satisfied", 6)]);
+        let u = s.score(&c);
+        assert_eq!(u.indicators[1].rate, None);
+        assert_eq!(u.total, Some(54.58));
+        assert_eq!(s.score(&BTreeMap::new()).total, None, "nothing at all: not assessed");
+    }
+
+    #[test]
+    fn peers_rank_by_total_with_ties_sharing_and_vetoes_last() {
+        let s = scheme();
+        let good = s.score(&counts(&[("handling_due", 10), ("handling_on_time", 10)]));
+        let fair = s.score(&counts(&[("handling_due", 10), ("handling_on_time", 8)]));
+        let mut vetoed = good.clone();
+        vetoed.vetoed = vec!["超期未办结".into()];
+        let none = s.score(&BTreeMap::new());
+        let r = ranks(&[&fair, &vetoed, &good, &none, &good]);
+        assert_eq!(r, vec![Some(3), Some(4), Some(1), None, Some(1)]);
+    }
+
+    #[test]
+    fn the_scheme_is_checked_against_the_definition() {
+        let def = Registry::embedded();
+        let def = def.get("petition").unwrap();
+        let bad = |from: &str, to: &str| {
+            assert_eq!(EMBEDDED.matches(from).count(), 1, "{from}");
+            let s = Scheme::from_toml(&EMBEDDED.replace(from, to)).and_then(|s| s.check(def).map(|_| s));
+            s.unwrap_err().message
+        };
+        assert!(
+            bad("clock = \"handling\"\nmeasure = \"due\"", "clock = \"handlin\"\nmeasure = \"due\"")
+                .contains("未定义的时限 handlin")
+        );
+        assert!(bad("denominator = \"rated\"", "denominator = \"rates\"").contains("未定义的计数 rates"));
+        assert!(bad("\"basically_satisfied\"]", "\"happy\"]").contains("没有选项 happy"));
+        assert!(bad("weight = 40", "weight = -40").contains("权重"));
+    }
+}

@@ -1,0 +1,259 @@
+//! Monthly (quarterly, yearly) assessment of units with the deployment's evaluation scheme
+//! (`domain::assessment`, `<data>/assessment.toml`): each case the viewer may see is folded as it stood at the
+//! end of the period and counted for its handling unit then; units of the scheme's levels are scored and ranked
+//! among their peers (same level, same parent). Every number drills down to its cases (`assessment_cases`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use taizhang_domain::access::{in_scope, is_accused};
+use taizhang_domain::assessment::{Scheme, UnitScore, ranks};
+use taizhang_domain::deadline::china_tz;
+use taizhang_domain::region::Region;
+use taizhang_domain::workflow::{EventPayload, Registry, clock_views_lenient};
+use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+
+use crate::cases::{UnitRef, access_facts};
+use crate::{Principal, Service, se};
+
+/// The scheme in `<data>/assessment.toml`, or the shipped one; checked against the kind it assesses.
+pub fn load_scheme(dir: &Path, workflows: &Registry) -> DomainResult<Scheme> {
+    let path = dir.join("assessment.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| taizhang_domain::assessment::EMBEDDED.to_string());
+    let scheme = Scheme::from_toml(&text)?;
+    scheme.check(workflows.get(&scheme.kind)?)?;
+    Ok(scheme)
+}
+
+/// The period assessed: a month (`2026-10`), a quarter (`2026-Q3`) or a year (`2026`), China time.
+pub fn parse_period(s: &str) -> DomainResult<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let bad = || {
+        DomainError::new(ErrorCode::InvalidInput, "考核期应为 2026-10（月）、2026-Q3（季度）或 2026（年）").at("period")
+    };
+    let start = |y: i32, m: u32| {
+        NaiveDate::from_ymd_opt(y, m, 1)
+            .and_then(|d| china_tz().from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (label, y, m, months) = if let Some((y, q)) = s.split_once("-Q") {
+        let (y, q): (i32, u32) = (y.parse().map_err(|_| bad())?, q.parse().map_err(|_| bad())?);
+        if !(1..=4).contains(&q) {
+            return Err(bad());
+        }
+        (format!("{y} 年第 {q} 季度"), y, 3 * q - 2, 3)
+    } else if let Some((y, m)) = s.split_once('-') {
+        let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        (format!("{y} 年 {m} 月"), y, m, 1)
+    } else {
+        let y: i32 = s.parse().map_err(|_| bad())?;
+        (format!("{y} 年"), y, 1, 12)
+    };
+    if !(2000..=2100).contains(&y) || !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    let (ey, em) = if m + months > 12 { (y + 1, m + months - 12) } else { (y, m + months) };
+    Ok((label, start(y, m).ok_or_else(bad)?, start(ey, em).ok_or_else(bad)?))
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AssessmentReport {
+    pub scheme_id: String,
+    pub scheme_name: String,
+    /// The scheme version the figures were computed with.
+    pub scheme_version: u32,
+    pub period: String,
+    pub period_label: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The figures are as of this instant (the period's end, or now for the running period).
+    pub as_of: DateTime<Utc>,
+    /// The counts' names, for headings: (id, name).
+    pub counts: Vec<(String, String)>,
+    /// The indicators in the scheme's order, as every unit's `score.indicators`.
+    pub indicators: Vec<IndicatorHead>,
+    pub groups: Vec<PeerGroup>,
+}
+
+/// An indicator of the scheme: its name and weight, and the counts it divides (to drill down into).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IndicatorHead {
+    pub id: String,
+    pub name: String,
+    pub weight: f64,
+    pub numerator: String,
+    pub denominator: String,
+}
+
+/// Units ranked together: the scheme's levels under one parent.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PeerGroup {
+    pub parent: UnitRef,
+    pub units: Vec<UnitAssessment>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UnitAssessment {
+    pub unit: UnitRef,
+    /// Count id → number of cases (absent: 0).
+    pub counts: BTreeMap<String, i64>,
+    #[schema(value_type = Object)]
+    pub score: UnitScore,
+    /// Among its peers; None when nothing was assessed.
+    pub rank: Option<u32>,
+}
+
+/// One case behind a count.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CountedCase {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub state: String,
+}
+
+/// Per handling unit: count id → the cases that made it.
+type Tallies = BTreeMap<i64, BTreeMap<String, Vec<CountedCase>>>;
+
+impl Service {
+    /// Every case of the scheme's kind the viewer may see, counted for its handling unit at the period's end.
+    async fn tally(&self, p: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> DomainResult<Tallies> {
+        let scheme = &self.scheme;
+        let as_of = to.min(self.now());
+        let viewer = p.viewer();
+        let mut out: Tallies = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            // Cases opened up to a year before the period can still fall due in it (60 days + extensions,
+            // review windows); older ones cannot.
+            let since = from - chrono::Duration::days(366);
+            let rows = self.store.cases_created_since(&scheme.kind, since, after, 500).await.map_err(se)?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in rows.into_iter().filter(|r| r.created_at < to) {
+                let facts = access_facts(&row);
+                if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
+                    continue;
+                }
+                let Some(state) = self.state_as_of(&row, as_of).await? else { continue };
+                let Some(unit) = state.handling_unit else { continue };
+                let def = self.workflows.get_version(&row.kind, state.workflow_version)?;
+                let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
+                let (clocks, _) = clock_views_lenient(def, &state, &self.calendar, region.as_ref(), as_of);
+                let events: Vec<(String, DateTime<Utc>, Map<String, Value>)> = self
+                    .store
+                    .case_events(row.id)
+                    .await
+                    .map_err(se)?
+                    .into_iter()
+                    .filter(|e| e.at <= as_of)
+                    .map(|e| {
+                        let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
+                        (e.action, e.at, payload.fields)
+                    })
+                    .collect();
+                for (count, n) in scheme.counts_of(&clocks, &events, (from, to, as_of)) {
+                    let case = CountedCase {
+                        id: row.id,
+                        code: row.code.clone(),
+                        title: row.title.clone(),
+                        state: def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone()),
+                    };
+                    let list = out.entry(unit).or_default().entry(count).or_default();
+                    list.extend(std::iter::repeat_n(case, n as usize));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The assessment of the units under the viewer's unit for a period (`2026-10`, `2026-Q3`, `2026`;
+    /// default: last month), scored with the deployment's scheme and ranked among peers.
+    pub async fn assessment(&self, p: &Principal, period: Option<&str>) -> DomainResult<AssessmentReport> {
+        self.require_case_worker(p)?;
+        let period = match period.filter(|s| !s.is_empty()) {
+            Some(s) => s.to_string(),
+            None => {
+                let today = self.now().with_timezone(&china_tz()).date_naive();
+                let last = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
+                format!("{}-{:02}", last.year(), last.month())
+            }
+        };
+        let (period_label, from, to) = parse_period(&period)?;
+        let tallies = self.tally(p, from, to).await?;
+        let units = self.store.units().await.map_err(se)?;
+        let names: BTreeMap<i64, String> = units.iter().map(|u| (u.id, u.name.clone())).collect();
+        let mut groups: BTreeMap<i64, Vec<UnitAssessment>> = BTreeMap::new();
+        for u in units.iter().filter(|u| u.path.starts_with(&p.unit.path) && self.scheme.levels.contains(&u.level)) {
+            let Some(parent) = u.parent_id else { continue };
+            let counts: BTreeMap<String, i64> = tallies
+                .get(&u.id)
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.len() as i64)).collect())
+                .unwrap_or_default();
+            let score = self.scheme.score(&counts);
+            groups.entry(parent).or_default().push(UnitAssessment {
+                unit: UnitRef { id: u.id, name: u.name.clone() },
+                counts,
+                score,
+                rank: None,
+            });
+        }
+        let groups = groups
+            .into_iter()
+            .map(|(parent, mut units)| {
+                let r = ranks(&units.iter().map(|u| &u.score).collect::<Vec<_>>());
+                for (u, rank) in units.iter_mut().zip(r) {
+                    u.rank = rank;
+                }
+                units.sort_by_key(|u| (u.rank.is_none(), u.rank));
+                PeerGroup {
+                    parent: UnitRef { id: parent, name: names.get(&parent).cloned().unwrap_or_default() },
+                    units,
+                }
+            })
+            .collect();
+        Ok(AssessmentReport {
+            scheme_id: self.scheme.id.clone(),
+            scheme_name: self.scheme.name.clone(),
+            scheme_version: self.scheme.version,
+            period,
+            period_label,
+            from,
+            to,
+            as_of: to.min(self.now()),
+            counts: self.scheme.counts.iter().map(|c| (c.id.clone(), c.name.clone())).collect(),
+            indicators: self
+                .scheme
+                .indicators
+                .iter()
+                .map(|i| IndicatorHead {
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    weight: i.weight,
+                    numerator: i.numerator.clone(),
+                    denominator: i.denominator.clone(),
+                })
+                .collect(),
+            groups,
+        })
+    }
+
+    /// The cases behind one unit's count for a period: what a figure in the assessment is made of.
+    pub async fn assessment_cases(
+        &self,
+        p: &Principal,
+        period: &str,
+        unit_id: i64,
+        count: &str,
+    ) -> DomainResult<Vec<CountedCase>> {
+        self.require_case_worker(p)?;
+        if !self.scheme.counts.iter().any(|c| c.id == count) {
+            return Err(DomainError::new(ErrorCode::InvalidInput, format!("考核方案中没有计数 {count}")).at("count"));
+        }
+        let (_, from, to) = parse_period(period)?;
+        let mut tallies = self.tally(p, from, to).await?;
+        Ok(tallies.get_mut(&unit_id).and_then(|t| t.remove(count)).unwrap_or_default())
+    }
+}
