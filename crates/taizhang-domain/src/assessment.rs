@@ -159,48 +159,48 @@ impl Scheme {
         Ok(())
     }
 
-    /// Which counts one case adds to, for the period [from, to) assessed at `as_of` (≤ to). `clocks` are the
-    /// case's clock runs as of `as_of`; `events` its (action, time, fields).
+    /// What one case adds to each count for the period [from, to) assessed at `as_of` (≤ to): one instant per
+    /// counted item, the moment that decides which unit it is charged to (the unit holding the case then) —
+    /// when a clock run stopped or, still running, fell due; when an event happened. `clocks` are the case's
+    /// clock runs as of `as_of`; `events` its (action, time, fields).
+    ///
+    /// A day-based deadline is due at the end of its day (00:00 the next day), so a run is in the period when
+    /// `from < due_at <= to`: a deadline on the month's last day belongs to that month.
     pub fn counts_of(
         &self,
         clocks: &[ClockView],
         events: &[(String, DateTime<Utc>, Map<String, Value>)],
         (from, to, as_of): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
-    ) -> BTreeMap<String, i64> {
-        let mut out = BTreeMap::new();
+    ) -> Vec<(String, DateTime<Utc>)> {
+        let mut out = Vec::new();
         for c in &self.counts {
-            let n = match (&c.clock, c.measure, &c.action) {
-                (Some(clock), Some(m), _) => clocks
-                    .iter()
-                    .filter(|v| &v.clock == clock)
-                    .filter(|v| {
+            match (&c.clock, c.measure, &c.action) {
+                (Some(clock), Some(m), _) => {
+                    for v in clocks.iter().filter(|v| &v.clock == clock) {
                         let stopped = v.stopped_at.filter(|s| *s <= as_of);
-                        let in_period = from <= v.due_at && v.due_at < to;
-                        let decided = stopped.is_some() || v.due_at < as_of;
-                        let met = stopped.is_some_and(|s| s <= v.due_at);
-                        match m {
+                        let in_period = from < v.due_at && v.due_at <= to;
+                        let decided = stopped.is_some() || v.due_at <= as_of;
+                        let counted = match m {
                             Measure::Due => in_period && decided,
-                            Measure::Met => in_period && met,
-                            Measure::OverdueOpen => stopped.is_none() && v.due_at < as_of,
+                            Measure::Met => in_period && stopped.is_some_and(|s| s <= v.due_at),
+                            Measure::OverdueOpen => stopped.is_none() && v.due_at <= as_of,
+                        };
+                        if counted {
+                            out.push((c.id.clone(), stopped.unwrap_or(v.due_at)));
                         }
-                    })
-                    .count() as i64,
-                (_, _, Some(action)) => events
-                    .iter()
-                    .filter(|(a, at, fields)| {
-                        a == action
-                            && from <= *at
-                            && *at < to
-                            && *at <= as_of
-                            && c.when.iter().all(|(f, values)| {
-                                fields.get(f).and_then(Value::as_str).is_some_and(|v| values.iter().any(|x| x == v))
-                            })
-                    })
-                    .count() as i64,
-                _ => 0,
-            };
-            if n > 0 {
-                out.insert(c.id.clone(), n);
+                    }
+                }
+                (_, _, Some(action)) => {
+                    for (a, at, fields) in events {
+                        let matches = c.when.iter().all(|(f, values)| {
+                            fields.get(f).and_then(Value::as_str).is_some_and(|v| values.iter().any(|x| x == v))
+                        });
+                        if a == action && from <= *at && *at < to && *at <= as_of && matches {
+                            out.push((c.id.clone(), *at));
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         out
@@ -235,7 +235,12 @@ impl Scheme {
         let earned: f64 = indicators.iter().filter_map(|i| i.score).sum();
         let total_weight: f64 = self.indicators.iter().map(|i| i.weight).sum();
         let total = (applies > 0.0).then(|| round2(earned * total_weight / applies));
-        let vetoed = self.vetoes.iter().filter(|v| get(&v.count) > v.above).map(|v| v.name.clone()).collect();
+        let vetoed = self
+            .vetoes
+            .iter()
+            .filter(|v| get(&v.count) > v.above)
+            .map(|v| VetoHit { name: v.name.clone(), count: v.count.clone(), value: get(&v.count) })
+            .collect();
         UnitScore { indicators, total, vetoed }
     }
 }
@@ -262,13 +267,22 @@ pub struct UnitScore {
     /// Out of the scheme's total weight; None when no indicator applies.
     pub total: Option<f64>,
     /// The veto conditions met (一票否决).
-    pub vetoed: Vec<String>,
+    pub vetoed: Vec<VetoHit>,
 }
 
-/// Ranks peers: higher totals first, equal totals share a rank (1, 1, 3); vetoed units after every other,
-/// then units with nothing to assess, unranked (None).
+/// A veto condition a unit met: its name, and the count (with its value) that met it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VetoHit {
+    pub name: String,
+    pub count: String,
+    pub value: i64,
+}
+
+/// Ranks peers: higher totals first, equal totals share a rank (1, 1, 3); vetoed units after every other
+/// (a vetoed unit with no figures at all is ranked last too); units with nothing to assess are unranked (None).
 pub fn ranks(scores: &[&UnitScore]) -> Vec<Option<u32>> {
-    // Whether `o` ranks above `s`: not vetoed beats vetoed; otherwise the higher total.
+    let ranked = |s: &UnitScore| s.total.is_some() || !s.vetoed.is_empty();
+    // Whether `o` ranks above `s`: not vetoed beats vetoed; otherwise the higher total (any beats none).
     let above = |o: &UnitScore, s: &UnitScore| match (o.vetoed.is_empty(), s.vetoed.is_empty()) {
         (true, false) => true,
         (false, true) => false,
@@ -277,9 +291,10 @@ pub fn ranks(scores: &[&UnitScore]) -> Vec<Option<u32>> {
     scores
         .iter()
         .map(|s| {
-            s.total?;
-            let better = scores.iter().filter(|o| o.total.is_some() && above(o, s)).count();
-            Some(better as u32 + 1)
+            if !ranked(s) {
+                return None;
+            }
+            Some(scores.iter().filter(|o| ranked(o) && above(o, s)).count() as u32 + 1)
         })
         .collect()
 }
@@ -345,10 +360,63 @@ mod tests {
         let good = s.score(&counts(&[("handling_due", 10), ("handling_on_time", 10)]));
         let fair = s.score(&counts(&[("handling_due", 10), ("handling_on_time", 8)]));
         let mut vetoed = good.clone();
-        vetoed.vetoed = vec!["超期未办结".into()];
+        vetoed.vetoed = vec![VetoHit { name: "超期未办结".into(), count: "overdue_open".into(), value: 6 }];
         let none = s.score(&BTreeMap::new());
-        let r = ranks(&[&fair, &vetoed, &good, &none, &good]);
-        assert_eq!(r, vec![Some(3), Some(4), Some(1), None, Some(1)]);
+        let only_backlog = s.score(&counts(&[("overdue_open", 6)]));
+        assert_eq!((only_backlog.total, only_backlog.vetoed.len()), (None, 1));
+        let r = ranks(&[&fair, &vetoed, &good, &none, &good, &only_backlog]);
+        assert_eq!(r, vec![Some(3), Some(4), Some(1), None, Some(1), Some(5)], "a backlog alone still ranks last");
+    }
+
+    /// A run of the handling clock due at the end of `due` (China time), stopped at `stopped` if given.
+    fn run(due: &str, stopped: Option<&str>) -> ClockView {
+        use crate::deadline::{ClockStatus, Period, PeriodUnit, parse_start};
+        let due_at = parse_start(due).unwrap();
+        ClockView {
+            clock: "handling".into(),
+            name: "办理答复期限".into(),
+            kind: crate::workflow::ClockKind::Obligation,
+            period: Period { amount: 60, unit: PeriodUnit::CalendarDays },
+            started_at: due_at - chrono::Duration::days(60),
+            stopped_at: stopped.map(|s| parse_start(s).unwrap()),
+            paused: false,
+            legal_due_at: due_at,
+            due_at,
+            due_date: None,
+            provisional: false,
+            extensions: vec![],
+            status: ClockStatus::OnTime,
+            status_label: String::new(),
+            remaining: String::new(),
+            source: None,
+        }
+    }
+
+    /// Month edges: a deadline on 31 October (due at 1 November 00:00) is October's; a reply at 23:59 on it is
+    /// on time; a run still open is overdue from the first instant after its day, and charged then.
+    #[test]
+    fn a_deadline_on_the_last_day_of_a_month_belongs_to_that_month() {
+        use crate::deadline::parse_start;
+        let s = scheme();
+        let (oct, nov, dec) = (
+            parse_start("2026-10-01T00:00").unwrap(),
+            parse_start("2026-11-01T00:00").unwrap(),
+            parse_start("2026-12-01T00:00").unwrap(),
+        );
+        let ids = |runs: &[ClockView], period: (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)| {
+            let mut v: Vec<String> = s.counts_of(runs, &[], period).into_iter().map(|(c, _)| c).collect();
+            v.sort();
+            v
+        };
+        let last_day = [run("2026-11-01T00:00", Some("2026-10-31T23:59"))];
+        assert_eq!(ids(&last_day, (oct, nov, nov)), vec!["handling_due", "handling_on_time"]);
+        assert!(ids(&last_day, (nov, dec, dec)).is_empty(), "not November's");
+        let open = [run("2026-11-01T00:00", None)];
+        assert_eq!(ids(&open, (oct, nov, nov)), vec!["handling_due", "overdue_open"]);
+        let charged = s.counts_of(&open, &[], (oct, nov, nov));
+        assert!(charged.iter().all(|(_, at)| *at == nov), "charged when it fell due: {charged:?}");
+        let before_due = (oct, nov, parse_start("2026-10-31T12:00").unwrap());
+        assert!(ids(&open, before_due).is_empty(), "not yet decided in the running month");
     }
 
     #[test]

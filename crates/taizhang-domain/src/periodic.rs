@@ -112,7 +112,9 @@ impl Periodic {
         let rounds = !self.rounds.is_empty();
         match (monthly, &self.date_field) {
             ((Some(_), Some(_), Some(d)), None) if (1..=28).contains(&d) && self.due_time.is_none() && !rounds => {}
-            ((None, None, None), Some(_)) if self.due_time_of_day().is_some() != rounds => {}
+            // Daily: a valid due_time, or rounds with no due_time.
+            ((None, None, None), Some(_))
+                if (rounds && self.due_time.is_none()) || (!rounds && self.due_time_of_day().is_some()) => {}
             _ => {
                 return Err("periodic 应为按月（year_field、month_field、due_day 1–28）或按日（date_field，再加 \
                             due_time HH:MM 或 rounds 二者之一）之一"
@@ -321,6 +323,8 @@ mod tests {
         let mut both = twice_daily();
         both.due_time = Some("16:00".into());
         assert!(both.check().is_err(), "due_time or rounds, not both");
+        both.due_time = Some("4 pm".into());
+        assert!(both.check().is_err(), "not even an unreadable one");
         let mut no_field = twice_daily();
         no_field.round_field = None;
         assert!(no_field.check().is_err());

@@ -3227,7 +3227,10 @@ mod tests {
         };
         assert!(during("values = [\"thrice_daily\"]").contains("special_period.reporting"));
         let wrong_kind = daily.replace("kind = \"special_period\", field", "kind = \"petition\", field");
-        assert!(Registry::load(&[("daily_report.toml".into(), wrong_kind)]).is_err(), "petitions cover nothing");
+        let e = Registry::load(&[("daily_report.toml".into(), wrong_kind)]).unwrap_err();
+        assert!(e.message.contains("petition.reporting"), "petitions cover nothing: {}", e.message);
+        let no_covers = plan.replace("[covers]\n", "[unused]\n");
+        assert!(WorkflowDef::from_toml("special_period.toml", &no_covers).is_err(), "covers is checked by name");
 
         let reception = include_str!("../workflows/reception.toml");
         let bad = |from: &str, to: &str| edit("reception.toml", reception, from, to);

@@ -1,31 +1,66 @@
 //! Monthly (quarterly, yearly) assessment of units with the deployment's evaluation scheme
 //! (`domain::assessment`, `<data>/assessment.toml`): each case the viewer may see is folded as it stood at the
-//! end of the period and counted for its handling unit then; units of the scheme's levels are scored and ranked
-//! among their peers (same level, same parent). Every number drills down to its cases (`assessment_cases`).
+//! end of the period, and each thing it counts for is charged to the unit that held the case at the moment that
+//! decided it; units of the scheme's levels are scored and ranked among their peers (same level, same parent).
+//! Every number drills down to its cases (`assessment_cases`). The figures are those of the cases the viewer
+//! may see: the city sees all; a unit sees its own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use taizhang_domain::access::{in_scope, is_accused};
 use taizhang_domain::assessment::{Scheme, UnitScore, ranks};
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::region::Region;
-use taizhang_domain::workflow::{EventPayload, Registry, clock_views_lenient};
+use taizhang_domain::workflow::{CaseState, EventPayload, Registry, apply_event, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+
+use taizhang_store::{Store, WorkflowVersion};
 
 use crate::cases::{UnitRef, access_facts};
 use crate::{Principal, Service, se};
 
 /// The scheme in `<data>/assessment.toml`, or the shipped one; checked against the kind it assesses.
-pub fn load_scheme(dir: &Path, workflows: &Registry) -> DomainResult<Scheme> {
+pub fn load_scheme(dir: &Path, workflows: &Registry) -> DomainResult<(Scheme, String)> {
     let path = dir.join("assessment.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| taizhang_domain::assessment::EMBEDDED.to_string());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => taizhang_domain::assessment::EMBEDDED.to_string(),
+        Err(e) => {
+            return Err(DomainError::new(ErrorCode::WorkflowInvalid, format!("无法读取 {}：{e}", path.display())));
+        }
+    };
     let scheme = Scheme::from_toml(&text)?;
     scheme.check(workflows.get(&scheme.kind)?)?;
-    Ok(scheme)
+    Ok((scheme, text))
+}
+
+/// Where schemes are recorded among the versioned rule texts (`workflow_versions`): `scheme:<id>`.
+pub const SCHEME_PREFIX: &str = "scheme:";
+
+/// Records the scheme's text under its id and version the first time it is used, and refuses to start with a
+/// text that differs from the one recorded under the same version: results name the version they were
+/// computed with, so a version must always mean the same weights and thresholds.
+pub async fn sync_scheme_version(store: &dyn Store, scheme: &Scheme, text: &str) -> DomainResult<()> {
+    let kind = format!("{SCHEME_PREFIX}{}", scheme.id);
+    let sha = taizhang_domain::ledger::sm3_hex(text.as_bytes());
+    let recorded = store.workflow_versions().await.map_err(se)?;
+    match recorded.iter().find(|r| r.kind == kind && r.version == scheme.version as i64) {
+        Some(r) if r.sha != sha => Err(DomainError::new(
+            ErrorCode::WorkflowInvalid,
+            format!(
+                "考核方案 {} 第 {} 版已经使用过，但内容与当时不同。修改权重、阈值或计数时请提高 version",
+                scheme.id, scheme.version
+            ),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            let v = WorkflowVersion { kind, version: scheme.version as i64, sha, definition: text.to_string() };
+            store.record_workflow_version(v).await.map_err(se)
+        }
+    }
 }
 
 /// The period assessed: a month (`2026-10`), a quarter (`2026-Q3`) or a year (`2026`), China time.
@@ -70,6 +105,8 @@ pub struct AssessmentReport {
     pub to: DateTime<Utc>,
     /// The figures are as of this instant (the period's end, or now for the running period).
     pub as_of: DateTime<Utc>,
+    /// The period is still running: its figures will change.
+    pub running: bool,
     /// The counts' names, for headings: (id, name).
     pub counts: Vec<(String, String)>,
     /// The indicators in the scheme's order, as every unit's `score.indicators`.
@@ -118,7 +155,10 @@ pub struct CountedCase {
 type Tallies = BTreeMap<i64, BTreeMap<String, Vec<CountedCase>>>;
 
 impl Service {
-    /// Every case of the scheme's kind the viewer may see, counted for its handling unit at the period's end.
+    /// Every case of the scheme's kind the viewer may see, folded as it stood at the end of the period; each
+    /// counted item charged to the unit handling the case at the moment that decides it (a run's stop or due
+    /// time, an event's time — `Scheme::counts_of`), so a unit that missed a deadline and then transferred the
+    /// case keeps the miss.
     async fn tally(&self, p: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> DomainResult<Tallies> {
         let scheme = &self.scheme;
         let as_of = to.min(self.now());
@@ -126,10 +166,9 @@ impl Service {
         let mut out: Tallies = BTreeMap::new();
         let mut after = 0;
         loop {
-            // Cases opened up to a year before the period can still fall due in it (60 days + extensions,
-            // review windows); older ones cannot.
-            let since = from - chrono::Duration::days(366);
-            let rows = self.store.cases_created_since(&scheme.kind, since, after, 500).await.map_err(se)?;
+            // Every case opened before the period's end: a backlog overdue for years still counts.
+            let rows =
+                self.store.cases_created_since(&scheme.kind, DateTime::UNIX_EPOCH, after, 500).await.map_err(se)?;
             let Some(last) = rows.last() else { break };
             after = last.id;
             for row in rows.into_iter().filter(|r| r.created_at < to) {
@@ -137,32 +176,42 @@ impl Service {
                 if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
                     continue;
                 }
-                let Some(state) = self.state_as_of(&row, as_of).await? else { continue };
-                let Some(unit) = state.handling_unit else { continue };
+                // Fold the events up to `as_of`, noting who handled the case after each.
+                let mut state: Option<CaseState> = None;
+                let mut held_by: Vec<(DateTime<Utc>, Option<i64>)> = vec![];
+                let mut events = vec![];
+                for e in self.store.case_events(row.id).await.map_err(se)?.into_iter().filter(|e| e.at <= as_of) {
+                    let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
+                    let version = match (&state, &payload.intake) {
+                        (Some(s), _) => s.workflow_version,
+                        (None, Some(i)) => i.workflow_version,
+                        (None, None) => self.workflows.get(&row.kind)?.version,
+                    };
+                    let def = self.workflows.get_version(&row.kind, version)?;
+                    let folded =
+                        apply_event(def, state, &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?;
+                    held_by.push((e.at, folded.handling_unit));
+                    state = Some(folded);
+                    events.push((e.action, e.at, payload.fields));
+                }
+                let Some(state) = state else { continue };
                 let def = self.workflows.get_version(&row.kind, state.workflow_version)?;
                 let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
                 let (clocks, _) = clock_views_lenient(def, &state, &self.calendar, region.as_ref(), as_of);
-                let events: Vec<(String, DateTime<Utc>, Map<String, Value>)> = self
-                    .store
-                    .case_events(row.id)
-                    .await
-                    .map_err(se)?
-                    .into_iter()
-                    .filter(|e| e.at <= as_of)
-                    .map(|e| {
-                        let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
-                        (e.action, e.at, payload.fields)
-                    })
-                    .collect();
-                for (count, n) in scheme.counts_of(&clocks, &events, (from, to, as_of)) {
+                // The unit handling the case just before `at` (an event at `at` acts for the unit that held it).
+                let unit_at = |at: DateTime<Utc>| {
+                    held_by.iter().take_while(|(t, _)| *t < at).last().or(held_by.first()).and_then(|(_, u)| *u)
+                };
+                let state_name = def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone());
+                for (count, at) in scheme.counts_of(&clocks, &events, (from, to, as_of)) {
+                    let Some(unit) = unit_at(at) else { continue };
                     let case = CountedCase {
                         id: row.id,
                         code: row.code.clone(),
                         title: row.title.clone(),
-                        state: def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone()),
+                        state: state_name.clone(),
                     };
-                    let list = out.entry(unit).or_default().entry(count).or_default();
-                    list.extend(std::iter::repeat_n(case, n as usize));
+                    out.entry(unit).or_default().entry(count).or_default().push(case);
                 }
             }
         }
@@ -182,6 +231,11 @@ impl Service {
             }
         };
         let (period_label, from, to) = parse_period(&period)?;
+        if from > self.now() {
+            return Err(
+                DomainError::new(ErrorCode::InvalidInput, format!("{period_label}尚未开始，无可考核")).at("period")
+            );
+        }
         let tallies = self.tally(p, from, to).await?;
         let units = self.store.units().await.map_err(se)?;
         let names: BTreeMap<i64, String> = units.iter().map(|u| (u.id, u.name.clone())).collect();
@@ -223,6 +277,7 @@ impl Service {
             from,
             to,
             as_of: to.min(self.now()),
+            running: self.now() < to,
             counts: self.scheme.counts.iter().map(|c| (c.id.clone(), c.name.clone())).collect(),
             indicators: self
                 .scheme
@@ -253,6 +308,12 @@ impl Service {
             return Err(DomainError::new(ErrorCode::InvalidInput, format!("考核方案中没有计数 {count}")).at("count"));
         }
         let (_, from, to) = parse_period(period)?;
+        let unit = self.store.unit(unit_id).await.map_err(se)?;
+        if !unit.is_some_and(|u| u.path.starts_with(&p.unit.path)) {
+            return Err(
+                DomainError::new(ErrorCode::NotFound, format!("单位 {unit_id} 不存在或不在您的考核范围内")).at("unit")
+            );
+        }
         let mut tallies = self.tally(p, from, to).await?;
         Ok(tallies.get_mut(&unit_id).and_then(|t| t.remove(count)).unwrap_or_default())
     }

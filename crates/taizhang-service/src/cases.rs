@@ -2005,6 +2005,14 @@ impl Service {
                 }
             }
         }
+        // A linked case by its code, as printed on receipts, not its internal id.
+        for f in def.fields.iter().filter(|f| f.ty == FieldType::Case) {
+            if let Some(id) = fields.get(&f.id).and_then(Value::as_i64)
+                && let Some(linked) = self.store.case(id).await.map_err(se)?
+            {
+                resolved.insert(f.id.clone(), linked.code);
+            }
+        }
         let mut values: BTreeMap<String, String> = fields
             .iter()
             .map(|(k, v)| {

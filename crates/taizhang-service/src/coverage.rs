@@ -62,8 +62,10 @@ impl Service {
                 after = last.id;
                 for row in rows.into_iter().filter(|r| r.created_at <= at) {
                     let Some(state) = self.state_as_of(&row, at).await? else { continue };
+                    // A plan opened under a version without `covers` follows the current definition's rule.
                     let def = self.workflows.get_version(&kind, state.workflow_version)?;
-                    let Some(covers) = &def.covers else { continue };
+                    let current = self.workflows.get(&kind)?;
+                    let Some(covers) = def.covers.as_ref().or(current.covers.as_ref()) else { continue };
                     let Some(unit_id) = covers.unit_on(&state, day) else { continue };
                     let Some(unit_path) = units.get(&unit_id).cloned() else { continue };
                     let shown = covers

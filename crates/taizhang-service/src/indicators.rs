@@ -358,13 +358,16 @@ impl Service {
                         required_by,
                     });
                 }
-                let regular = rule.regular_round().map(|r| r.id.clone()).unwrap_or_default();
-                let filed = first.get(&(u.id, regular));
-                let status = round_reports
-                    .iter()
-                    .fold(taizhang_domain::periodic::status(filed.map(|f| f.0), due, now), |worst, r| {
-                        worst.worse(r.status)
-                    });
+                // Without rounds, the one filing of the period; with rounds, the day is its worst round, and the
+                // unit's first filing is the earliest of any round (the result is the latest round's).
+                let filings: Vec<&Filing> =
+                    first.range((u.id, String::new())..).take_while(|(k, _)| k.0 == u.id).map(|(_, f)| f).collect();
+                let filed = filings.iter().min_by_key(|f| f.0).copied();
+                let status = match round_reports.iter().map(|r| r.status).reduce(|a, b| a.worse(b)) {
+                    Some(worst) => worst,
+                    None => taizhang_domain::periodic::status(filed.map(|f| f.0), due, now),
+                };
+                let result = filings.iter().max_by_key(|f| f.0).and_then(|f| f.2.clone());
                 UnitReport {
                     unit: UnitRef { id: u.id, name: u.name },
                     level: u.level,
@@ -372,7 +375,7 @@ impl Service {
                     status_label: status.label_zh().to_string(),
                     filed_at: filed.map(|f| f.0),
                     case_id: filed.map(|f| f.1),
-                    result: filed.and_then(|f| f.2.clone()),
+                    result,
                     rounds: round_reports,
                 }
             })

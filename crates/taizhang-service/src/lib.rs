@@ -187,7 +187,8 @@ pub async fn sync_workflow_versions(store: &dyn Store, reg: &mut Registry) -> Do
                 .map_err(se)?,
         }
     }
-    for r in recorded {
+    // Assessment schemes share the table under `scheme:<id>` (`assessment::sync_scheme_version`).
+    for r in recorded.into_iter().filter(|r| !r.kind.starts_with(assessment::SCHEME_PREFIX)) {
         let file = format!("{}（第 {} 版，数据库中的记录）", r.kind, r.version);
         if taizhang_domain::ledger::sm3_hex(r.definition.as_bytes()) != r.sha {
             return Err(DomainError::new(

@@ -285,12 +285,17 @@ impl Service {
                 None => vec![],
             };
             match mine.iter().find(|b| b.id == id) {
-                None => return Err(bad(format!("约访申请 {id} 不是该信访事项的约访"), &f.id)),
+                None => return Err(bad(format!("约访申请 {id} 不存在，或不是该信访事项的约访"), &f.id)),
                 Some(b) if b.status == "held" => return Err(bad(format!("约访申请 {id} 已记录过接访"), &f.id)),
                 Some(b) if b.status != "confirmed" => {
                     return Err(bad(format!("约访申请 {id} 尚未确认，不能记录为已接待"), &f.id));
                 }
-                Some(_) => {}
+                Some(b) => {
+                    let slot = self.store.slot(b.slot_id).await.map_err(se)?;
+                    if slot.is_some_and(|s| s.starts_at > self.now()) {
+                        return Err(bad(format!("约访申请 {id} 的接访场次尚未开始，接访后再记录"), &f.id));
+                    }
+                }
             }
         }
         Ok(())
@@ -303,8 +308,11 @@ impl Service {
             let payload: EventPayload = serde_json::from_str(&b.event.payload).unwrap_or_default();
             for f in def.fields.iter().filter(|f| f.ty == FieldType::Booking) {
                 let Some(id) = payload.fields.get(&f.id).and_then(Value::as_i64) else { continue };
-                if let Err(e) = self.store.hold_booking(id, b.case.id).await {
-                    tracing::warn!(booking = id, error = %e, "could not mark the appointment held");
+                match self.store.hold_booking(id, b.case.id).await {
+                    Ok(true) => {}
+                    // Recorded by another reception a moment earlier (checked before, lost the race since).
+                    Ok(false) => tracing::warn!(booking = id, case = b.case.id, "appointment was no longer confirmed"),
+                    Err(e) => tracing::warn!(booking = id, error = %e, "could not mark the appointment held"),
                 }
             }
         }

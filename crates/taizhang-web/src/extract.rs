@@ -176,6 +176,9 @@ pub fn zh_serde(msg: &str) -> String {
         "内容不完整".to_string()
     } else if rest.starts_with("expected") || rest.starts_with("trailing") || rest.starts_with("key must") {
         "不是有效的 JSON".to_string()
+    } else if rest.starts_with("unknown variant") {
+        let allowed = rest.split("expected ").nth(1).unwrap_or("").replace("one of ", "").replace('`', "");
+        format!("取值 {} 无效，可选：{}", quoted(rest), allowed.replace(", ", "、"))
     } else if rest.starts_with("recursion limit") {
         "嵌套层数过多".to_string()
     } else if rest.starts_with("number out of range") {

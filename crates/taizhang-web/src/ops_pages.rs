@@ -119,8 +119,9 @@ struct DutyPage {
     colleagues: Vec<(i64, String)>,
     /// May decide swaps of this unit (a leader of it or above).
     decides: bool,
-    /// Special periods covering the unit now (level and reporting rule), with their case ids.
-    periods: Vec<(i64, String)>,
+    /// Special periods covering the unit now (level and reporting rule). Not linked: a township's staff may
+    /// not open the district's plan.
+    periods: Vec<String>,
     error: Option<String>,
 }
 
@@ -161,7 +162,7 @@ async fn render_duty(s: &AppState, p: &Principal, q: RosterQuery, error: Option<
         day.posts[usize::from(sh.post == "leader")].push(sh);
     }
     let periods = match s.svc.coverings(None, s.svc.now()).await {
-        Ok(c) => c.into_iter().filter(|c| c.covers(&unit.path)).map(|c| (c.case_id, c.summary())).collect(),
+        Ok(c) => c.into_iter().filter(|c| c.covers(&unit.path)).map(|c| c.summary()).collect(),
         Err(e) => return refusal(e, Some(me(p))),
     };
     let colleagues = users

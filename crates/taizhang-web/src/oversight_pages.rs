@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
 
 use crate::AppState;
@@ -43,9 +44,9 @@ async fn assessment_page(State(s): State<AppState>, headers: HeaderMap, Query(q)
 
 #[derive(Deserialize)]
 struct DrillQuery {
-    period: String,
-    unit: i64,
-    count: String,
+    period: Option<String>,
+    unit: Option<String>,
+    count: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -64,14 +65,21 @@ async fn cases_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
         Ok(p) => p,
         Err(r) => return r,
     };
-    let cases = match s.svc.assessment_cases(&p, &q.period, q.unit, &q.count).await {
+    let (period, count) = (q.period.unwrap_or_default(), q.count.unwrap_or_default());
+    let Some(unit) = q.unit.as_deref().and_then(|u| u.trim().parse::<i64>().ok()) else {
+        return refusal(
+            DomainError::new(ErrorCode::InvalidInput, "请从考核排名页面点击数字进入（缺少单位编号）"),
+            Some(me(&p)),
+        );
+    };
+    let cases = match s.svc.assessment_cases(&p, &period, unit, &count).await {
         Ok(c) => c,
         Err(e) => return refusal(e, Some(me(&p))),
     };
-    let unit_name = match s.svc.store.unit(q.unit).await {
+    let unit_name = match s.svc.store.unit(unit).await {
         Ok(u) => u.map(|u| u.name).unwrap_or_default(),
         Err(e) => return refusal(taizhang_service::se(e), Some(me(&p))),
     };
-    let count_name = s.svc.scheme.counts.iter().find(|c| c.id == q.count).map(|c| c.name.clone()).unwrap_or_default();
-    CasesPage { me: Some(me(&p)), period: q.period, unit_name, count_name, cases }.into_response()
+    let count_name = s.svc.scheme.counts.iter().find(|c| c.id == count).map(|c| c.name.clone()).unwrap_or_default();
+    CasesPage { me: Some(me(&p)), period, unit_name, count_name, cases }.into_response()
 }

@@ -709,9 +709,19 @@ async fn case_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
         Ok(p) => p,
         Err(r) => return r,
     };
-    match parse_id(&id) {
-        Ok(id) => render_case(&s, &p, id, None).await,
-        Err(e) => refusal(e, Some(me(&p))),
+    if let Ok(id) = parse_id(&id) {
+        return render_case(&s, &p, id, None).await;
+    }
+    // A case code, as printed on receipts and linked from notifications and the reception schedule: the same
+    // scope check as by id follows the redirect.
+    let code: String = id.trim().to_uppercase();
+    match s.svc.store.case_by_code(&code).await {
+        Ok(Some(row)) => Redirect::to(&format!("/cases/{}", row.id)).into_response(),
+        Ok(None) => refusal(
+            DomainError::new(ErrorCode::NotFound, format!("案件 {code} 不存在或不在您的数据范围内")),
+            Some(me(&p)),
+        ),
+        Err(e) => refusal(taizhang_service::se(e), Some(me(&p))),
     }
 }
 

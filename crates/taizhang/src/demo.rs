@@ -1261,7 +1261,12 @@ async fn periods_and_commitments(
             ("summary", json!("信访人反映答复意见中的整改事项尚未落实，已当场要求区住建局说明进度。")),
             ("promises", json!("区住建局 10 日内书面告知整改进度")),
         ]);
-        let held = now - Duration::days(4) + Duration::hours(2);
+        // Recorded at 11:30 that day, after the session's morning.
+        let held = (today - Duration::days(4))
+            .and_hms_opt(11, 30, 0)
+            .and_then(|t| t.and_local_timezone(china_tz()).single())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now - Duration::days(4));
         play(svc, clock, now, "reception", (held, leader, fields, vec![]), vec![]).await?;
     }
 

@@ -47,7 +47,8 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
     taizhang_service::sync_workflow_versions(&store, &mut workflows).await?;
     let routing = taizhang_service::routing::RoutingTable::load(&loc.data_dir, &workflows)?;
     let plans = taizhang_service::plans::Plans::load(&loc.data_dir, &workflows)?;
-    let scheme = taizhang_service::assessment::load_scheme(&loc.data_dir, &workflows)?;
+    let (scheme, scheme_text) = taizhang_service::assessment::load_scheme(&loc.data_dir, &workflows)?;
+    taizhang_service::assessment::sync_scheme_version(&store, &scheme, &scheme_text).await?;
     Ok(Service {
         store: Arc::new(store),
         workflows: Arc::new(workflows),

@@ -84,7 +84,11 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let (d, _) = accepted(&app, &t, "zjj", "zj_staff").await;
     let (e, _) = accepted(&app, &t, "rsj", "rs_staff").await;
     let (f, _) = accepted(&app, &t, "rsj", "rs_staff").await;
-    let (_, g_code) = accepted(&app, &t, "rsj", "rs_staff").await;
+    let (g, g_code) = accepted(&app, &t, "rsj", "rs_staff").await;
+    // H: assigned to the housing bureau on 1 September and never accepted (no November figure in version 1).
+    app.clock.set(on(9, 1, 9));
+    let (h, _, _) = app.register(&t["office"], "claim", json!({})).await;
+    ok(&app, &t["office"], h, "assign", json!({"target_unit": app.units["zjj"]})).await;
 
     app.clock.set(on(10, 10, 10));
     ok(&app, &t["zj_staff"], d, "request_extension", json!({"extension_days": 30, "reason": "涉及多个部门"})).await;
@@ -146,6 +150,11 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     assert_eq!((s, b["field"].as_str()), (400, Some("count")), "{b}");
     let (s, b) = app.get(&city, "/api/v1/assessment?period=2026-13").await;
     assert_eq!((s, b["field"].as_str()), (400, Some("period")), "{b}");
+    let (s, b) = app.get(&city, "/api/v1/assessment?period=2027-01").await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("period")), "a month not begun: {b}");
+    let outside = format!("/api/v1/assessment/cases?period=2026-11&unit={}&count=replied", app.units["zjj"]);
+    let (s, b) = app.get(&t["rs_staff"], &outside).await;
+    assert_eq!((s, b["field"].as_str()), (404, Some("unit")), "another bureau's figures: {b}");
 
     // October: A and F replied, nothing fell due; the quarter holds November's figures too.
     let (_, oct) = app.get(&city, "/api/v1/assessment?period=2026-10").await;
@@ -181,26 +190,45 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     assert!(html.contains(&drill.replace('&', "&amp;")), "the 应办结 figure links to its cases: {html}");
     let cases = page(drill).await;
     assert!(cases.contains("临江市人社局 · 应办结件数") && cases.contains(&g_code), "{cases}");
+    let r = browser.get(app.url(&format!("/cases/{g_code}"))).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.headers()["location"], format!("/cases/{g}"), "a case code in a link opens the case");
+    let bad = page("/assessment/cases?period=2026-11&unit=x&count=replied".into()).await;
+    assert!(bad.contains("缺少单位编号") && !bad.contains("deserialize"), "{bad}");
 
-    // The locality changes the weights and adds a veto, as data, under a new version: the same cases, new
-    // figures. 按期办结 70, the others 10; more than 0 overdue open cases vetoes. 人社局: 10 of 90 → 11.11, vetoed.
+    // The locality changes the weights and the veto, as data, under a new version: the same cases, new
+    // figures. 按期办结 70, the others 10; a veto on any acceptance overdue and open (H at the housing bureau).
+    // 住建局: 90 of 90 → 100, but vetoed: ranked after 人社局 (10 of 90 → 11.11).
     let text = taizhang_domain::assessment::EMBEDDED
         .replace("version = 1", "version = 2")
         .replace("weight = 20", "weight = 10")
         .replace("weight = 40", "weight = 70")
         .replace("weight = 30", "weight = 10")
-        .replace("above = 5", "above = 0");
-    std::fs::write(app.loc.data_dir.join("assessment.toml"), text).unwrap();
+        .replacen("[[indicators]]", "[[counts]]\nid = \"accept_overdue\"\nname = \"超期未受理件数\"\nclock = \"acceptance_notice\"\nmeasure = \"overdue_open\"\n\n[[indicators]]", 1)
+        .replace("name = \"超期未办结超过 5 件\"\ncount = \"overdue_open\"\nabove = 5", "name = \"存在超期未受理\"\ncount = \"accept_overdue\"\nabove = 0");
+    assert!(text.contains("存在超期未受理"), "the veto was replaced");
+    std::fs::write(app.loc.data_dir.join("assessment.toml"), &text).unwrap();
+    let (scheme, _) = taizhang_service::assessment::load_scheme(&app.loc.data_dir, &app.svc.workflows).unwrap();
     let mut svc = app.svc.clone();
-    svc.scheme = Arc::new(taizhang_service::assessment::load_scheme(&app.loc.data_dir, &app.svc.workflows).unwrap());
+    svc.scheme = Arc::new(scheme);
     let p = svc.authenticate(&city).await.unwrap();
     let r2 = serde_json::to_value(svc.assessment(&p, Some("2026-11")).await.unwrap()).unwrap();
     assert_eq!(r2["scheme_version"], 2);
-    let rs = unit(&r2, "临江市人社局");
-    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(11.11), Some(2)), "{rs}");
-    assert_eq!(rs["score"]["vetoed"], json!(["超期未办结超过 5 件"]), "the veto's name is data too: {rs}");
-    assert_eq!(unit(&r2, "临江市住建局")["score"]["total"].as_f64(), Some(100.0));
+    let (zj, rs) = (unit(&r2, "临江市住建局"), unit(&r2, "临江市人社局"));
+    assert_eq!((zj["score"]["total"].as_f64(), zj["rank"].as_i64()), (Some(100.0), Some(2)), "{zj}");
+    assert_eq!(
+        zj["score"]["vetoed"],
+        json!([{"name": "存在超期未受理", "count": "accept_overdue", "value": 1}]),
+        "{zj}"
+    );
+    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(11.11), Some(1)), "{rs}");
     std::fs::remove_file(app.loc.data_dir.join("assessment.toml")).unwrap();
+
+    // Version 1 was recorded when the server started: a changed text under the same version is refused.
+    let (shipped, _) = taizhang_service::assessment::load_scheme(&app.loc.data_dir, &app.svc.workflows).unwrap();
+    let edited = taizhang_domain::assessment::EMBEDDED.replace("weight = 40", "weight = 45");
+    let e =
+        taizhang_service::assessment::sync_scheme_version(app.svc.store.as_ref(), &shipped, &edited).await.unwrap_err();
+    assert!(e.message.contains("第 1 版已经使用过"), "{}", e.message);
 }
 
 both_backends!(assessment_month, a_month_is_assessed_as_computed_by_hand);

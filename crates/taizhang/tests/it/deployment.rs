@@ -258,12 +258,21 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     let r = svc.assessment(&p, None).await.unwrap();
     let ranked: Vec<_> = r.groups.iter().flat_map(|g| &g.units).filter(|u| u.rank.is_some()).collect();
     assert!(!ranked.is_empty(), "{r:?}");
-    for u in ranked.iter().take(2) {
-        for (count, n) in &u.counts {
-            let cases = svc.assessment_cases(&p, &r.period, u.unit.id, count).await.unwrap();
-            assert_eq!(cases.len() as i64, *n, "{} {count}", u.unit.name);
+    // Checked against the case pages: each case behind 应办结 has a handling deadline inside the month.
+    let (from, to) = (
+        r.from.with_timezone(&taizhang_domain::deadline::china_tz()).date_naive(),
+        r.to.with_timezone(&taizhang_domain::deadline::china_tz()).date_naive(),
+    );
+    let mut checked = 0;
+    for u in &ranked {
+        for case in svc.assessment_cases(&p, &r.period, u.unit.id, "handling_due").await.unwrap() {
+            let view = svc.case_view(&p, case.id).await.unwrap();
+            let due: Vec<_> = view.clocks.iter().filter(|c| c.clock == "handling").filter_map(|c| c.due_date).collect();
+            assert!(due.iter().any(|d| from <= *d && *d < to), "{} {:?} not due in {}", case.code, due, r.period);
+            checked += 1;
         }
     }
+    assert!(checked > 0, "the demo has handling deadlines last month: {r:?}");
 }
 
 /// A routing table that names what the definitions do not have is refused at start, saying what is wrong.
