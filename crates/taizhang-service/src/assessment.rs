@@ -14,7 +14,7 @@ use taizhang_domain::access::{in_scope, is_accused};
 use taizhang_domain::assessment::{Scheme, UnitScore, ranks};
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::region::Region;
-use taizhang_domain::workflow::{CaseState, EventPayload, Registry, apply_event, clock_views_lenient};
+use taizhang_domain::workflow::{Registry, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
 use taizhang_store::{Store, WorkflowVersion};
@@ -176,35 +176,14 @@ impl Service {
                 if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
                     continue;
                 }
-                // Fold the events up to `as_of`, noting who handled the case after each.
-                let mut state: Option<CaseState> = None;
-                let mut held_by: Vec<(DateTime<Utc>, Option<i64>)> = vec![];
-                let mut events = vec![];
-                for e in self.store.case_events(row.id).await.map_err(se)?.into_iter().filter(|e| e.at <= as_of) {
-                    let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
-                    let version = match (&state, &payload.intake) {
-                        (Some(s), _) => s.workflow_version,
-                        (None, Some(i)) => i.workflow_version,
-                        (None, None) => self.workflows.get(&row.kind)?.version,
-                    };
-                    let def = self.workflows.get_version(&row.kind, version)?;
-                    let folded =
-                        apply_event(def, state, &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?;
-                    held_by.push((e.at, folded.handling_unit));
-                    state = Some(folded);
-                    events.push((e.action, e.at, payload.fields));
-                }
-                let Some(state) = state else { continue };
+                let history = self.history_as_of(&row, as_of).await?;
+                let Some(state) = &history.state else { continue };
                 let def = self.workflows.get_version(&row.kind, state.workflow_version)?;
                 let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
-                let (clocks, _) = clock_views_lenient(def, &state, &self.calendar, region.as_ref(), as_of);
-                // The unit handling the case just before `at` (an event at `at` acts for the unit that held it).
-                let unit_at = |at: DateTime<Utc>| {
-                    held_by.iter().take_while(|(t, _)| *t < at).last().or(held_by.first()).and_then(|(_, u)| *u)
-                };
+                let (clocks, _) = clock_views_lenient(def, state, &self.calendar, region.as_ref(), as_of);
                 let state_name = def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone());
-                for (count, at) in scheme.counts_of(&clocks, &events, (from, to, as_of)) {
-                    let Some(unit) = unit_at(at) else { continue };
+                for (count, at) in scheme.counts_of(&clocks, &history.events, (from, to, as_of)) {
+                    let Some(unit) = history.unit_before(at) else { continue };
                     let case = CountedCase {
                         id: row.id,
                         code: row.code.clone(),

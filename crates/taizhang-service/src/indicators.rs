@@ -161,6 +161,23 @@ impl Service {
     }
 }
 
+/// A case's history up to an instant (`Service::history_as_of`).
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    pub state: Option<CaseState>,
+    /// After each event: its time and the unit then handling the case.
+    pub held_by: Vec<(DateTime<Utc>, Option<i64>)>,
+    /// Each event's action, time and fields.
+    pub events: Vec<(String, DateTime<Utc>, serde_json::Map<String, serde_json::Value>)>,
+}
+
+impl History {
+    /// The unit handling the case just before `at` (an event at `at` acts for the unit that held the case).
+    pub fn unit_before(&self, at: DateTime<Utc>) -> Option<i64> {
+        self.held_by.iter().take_while(|(t, _)| *t < at).last().or(self.held_by.first()).and_then(|(_, u)| *u)
+    }
+}
+
 /// One unit's periodic report for a month.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnitReport {
@@ -217,21 +234,29 @@ pub struct PeriodicReport {
 impl Service {
     /// A case as it stood at `as_of`: its events up to that instant folded again (None before it was opened).
     pub(crate) async fn state_as_of(&self, row: &CaseRow, as_of: DateTime<Utc>) -> DomainResult<Option<CaseState>> {
-        let mut state: Option<CaseState> = None;
+        Ok(self.history_as_of(row, as_of).await?.state)
+    }
+
+    /// A case's events up to `as_of`, folded: its state then, who handled it after each event, and the events'
+    /// (action, time, fields).
+    pub(crate) async fn history_as_of(&self, row: &CaseRow, as_of: DateTime<Utc>) -> DomainResult<History> {
+        let mut h = History::default();
         for e in self.store.case_events(row.id).await.map_err(se)?.into_iter().filter(|e| e.at <= as_of) {
             let payload: EventPayload = serde_json::from_str(&e.payload).unwrap_or_default();
-            // The intake event names the version the case follows; until then, the current one.
-            let version = match &state {
-                Some(s) => s.workflow_version,
-                None => match &payload.intake {
-                    Some(i) => i.workflow_version,
-                    None => self.workflows.get(&row.kind)?.version,
-                },
+            // The intake event names the version the case follows.
+            let version = match (&h.state, &payload.intake) {
+                (Some(s), _) => s.workflow_version,
+                (None, Some(i)) => i.workflow_version,
+                (None, None) => self.workflows.get(&row.kind)?.version,
             };
             let def = self.workflows.get_version(&row.kind, version)?;
-            state = Some(apply_event(def, state, &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?);
+            let state =
+                apply_event(def, h.state.take(), &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?;
+            h.held_by.push((e.at, state.handling_unit));
+            h.state = Some(state);
+            h.events.push((e.action, e.at, payload.fields));
         }
-        Ok(state)
+        Ok(h)
     }
 
     /// Every unit of the reporting levels in the viewer's subtree, with its report for the period: on time,
