@@ -47,6 +47,11 @@ pub struct Periodic {
     pub round_field: Option<String>,
 }
 
+/// A time of day written "HH:MM".
+fn hh_mm(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M").ok()
+}
+
 /// One of a day's reports.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +76,7 @@ pub struct During {
 
 impl Round {
     fn due_time_of_day(&self) -> Option<NaiveTime> {
-        NaiveTime::parse_from_str(&self.due_time, "%H:%M").ok()
+        hh_mm(&self.due_time)
     }
 
     /// The instant this round is due on `day`.
@@ -103,7 +108,7 @@ impl Periodic {
     }
 
     fn due_time_of_day(&self) -> Option<NaiveTime> {
-        NaiveTime::parse_from_str(self.due_time.as_deref()?, "%H:%M").ok()
+        hh_mm(self.due_time.as_deref()?)
     }
 
     /// The rule's own consistency: exactly one of monthly or daily, with its due rule, and some levels.

@@ -17,7 +17,7 @@ use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{Registry, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
-use taizhang_store::{Store, WorkflowVersion};
+use taizhang_store::Store;
 
 use crate::cases::{UnitRef, access_facts};
 use crate::{Principal, Service, se};
@@ -44,23 +44,18 @@ pub const SCHEME_PREFIX: &str = "scheme:";
 /// text that differs from the one recorded under the same version: results name the version they were
 /// computed with, so a version must always mean the same weights and thresholds.
 pub async fn sync_scheme_version(store: &dyn Store, scheme: &Scheme, text: &str) -> DomainResult<()> {
-    let kind = format!("{SCHEME_PREFIX}{}", scheme.id);
-    let sha = taizhang_domain::ledger::sm3_hex(text.as_bytes());
     let recorded = store.workflow_versions().await.map_err(se)?;
-    match recorded.iter().find(|r| r.kind == kind && r.version == scheme.version as i64) {
-        Some(r) if r.sha != sha => Err(DomainError::new(
+    let kind = format!("{SCHEME_PREFIX}{}", scheme.id);
+    if !crate::record_version(store, &recorded, &kind, scheme.version, text).await? {
+        return Err(DomainError::new(
             ErrorCode::WorkflowInvalid,
             format!(
                 "考核方案 {} 第 {} 版已经使用过，但内容与当时不同。修改权重、阈值或计数时请提高 version",
                 scheme.id, scheme.version
             ),
-        )),
-        Some(_) => Ok(()),
-        None => {
-            let v = WorkflowVersion { kind, version: scheme.version as i64, sha, definition: text.to_string() };
-            store.record_workflow_version(v).await.map_err(se)
-        }
+        ));
     }
+    Ok(())
 }
 
 /// The period assessed: a month (`2026-10`), a quarter (`2026-Q3`) or a year (`2026`), China time.

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use taizhang_domain::DomainResult;
 use taizhang_domain::deadline::china_tz;
@@ -13,18 +12,14 @@ use taizhang_domain::deadline::china_tz;
 use crate::{Service, se};
 
 /// A covering case as it stood at the instant asked about.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Covering {
-    pub case_id: i64,
     pub code: String,
-    pub kind: String,
     pub title: String,
-    /// The unit it covers, with every unit below it.
-    pub unit_id: i64,
+    /// The path of the unit it covers, with every unit below it.
     pub unit_path: String,
     /// The `shown` fields as "name：label", e.g. "值班等级：一级：主要领导 24 小时带班".
     pub shown: Vec<String>,
-    #[serde(skip)]
     pub fields: BTreeMap<String, Value>,
 }
 
@@ -78,11 +73,8 @@ impl Service {
                         })
                         .collect();
                     out.push(Covering {
-                        case_id: row.id,
                         code: row.code.clone(),
-                        kind: kind.clone(),
                         title: state.field_str("title").unwrap_or(&row.title).to_string(),
-                        unit_id,
                         unit_path,
                         shown,
                         fields: state.fields,

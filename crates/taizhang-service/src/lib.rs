@@ -160,31 +160,39 @@ impl Service {
 /// Records each current workflow definition the first time it is used, refuses a changed definition that
 /// kept its version number, and loads every earlier recorded version so the cases opened under it go on by its
 /// rules.
+/// Records a versioned rule text (`kind` + `version`, with its SM3) the first time it is used. False when a
+/// different text was recorded under the same version: a version must always mean the same rules.
+pub(crate) async fn record_version(
+    store: &dyn Store,
+    recorded: &[WorkflowVersion],
+    kind: &str,
+    version: u32,
+    text: &str,
+) -> DomainResult<bool> {
+    let sha = taizhang_domain::ledger::sm3_hex(text.as_bytes());
+    match recorded.iter().find(|r| r.kind == kind && r.version == version as i64) {
+        Some(r) => Ok(r.sha == sha),
+        None => {
+            let v =
+                WorkflowVersion { kind: kind.to_string(), version: version as i64, sha, definition: text.to_string() };
+            store.record_workflow_version(v).await.map_err(se)?;
+            Ok(true)
+        }
+    }
+}
+
 pub async fn sync_workflow_versions(store: &dyn Store, reg: &mut Registry) -> DomainResult<()> {
     let recorded = store.workflow_versions().await.map_err(se)?;
     let current: Vec<(WorkflowDef, String)> = reg.current().map(|(d, t)| (d.clone(), t.to_string())).collect();
     for (def, text) in current {
-        let sha = taizhang_domain::ledger::sm3_hex(text.as_bytes());
-        match recorded.iter().find(|r| r.kind == def.kind && r.version == def.version as i64) {
-            Some(r) if r.sha != sha => {
-                return Err(DomainError::new(
-                    ErrorCode::WorkflowInvalid,
-                    format!(
-                        "流程定义 {} 第 {} 版已经使用过，但内容与当时不同。修改流程时请提高 version（已登记的案件继续按原版本办理）",
-                        def.kind, def.version
-                    ),
-                ));
-            }
-            Some(_) => {}
-            None => store
-                .record_workflow_version(WorkflowVersion {
-                    kind: def.kind.clone(),
-                    version: def.version as i64,
-                    sha,
-                    definition: text,
-                })
-                .await
-                .map_err(se)?,
+        if !record_version(store, &recorded, &def.kind, def.version, &text).await? {
+            return Err(DomainError::new(
+                ErrorCode::WorkflowInvalid,
+                format!(
+                    "流程定义 {} 第 {} 版已经使用过，但内容与当时不同。修改流程时请提高 version（已登记的案件继续按原版本办理）",
+                    def.kind, def.version
+                ),
+            ));
         }
     }
     // Assessment schemes share the table under `scheme:<id>` (`assessment::sync_scheme_version`).

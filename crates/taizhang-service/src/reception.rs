@@ -277,13 +277,18 @@ impl Service {
         def: &WorkflowDef,
         payload: &Map<String, Value>,
     ) -> DomainResult<()> {
+        let named: Vec<_> = def
+            .fields
+            .iter()
+            .filter(|f| f.ty == FieldType::Booking)
+            .filter_map(|f| Some((f, payload.get(&f.id).and_then(Value::as_i64)?)))
+            .collect();
         let parent = def.parent_field().and_then(|f| payload.get(&f.id)).and_then(Value::as_i64);
-        for f in def.fields.iter().filter(|f| f.ty == FieldType::Booking) {
-            let Some(id) = payload.get(&f.id).and_then(Value::as_i64) else { continue };
-            let mine = match parent {
-                Some(case_id) => self.store.bookings(&[], Some(case_id)).await.map_err(se)?,
-                None => vec![],
-            };
+        let mine = match parent {
+            Some(case_id) if !named.is_empty() => self.store.bookings(&[], Some(case_id)).await.map_err(se)?,
+            _ => vec![],
+        };
+        for (f, id) in named {
             match mine.iter().find(|b| b.id == id) {
                 None => return Err(bad(format!("约访申请 {id} 不存在，或不是该信访事项的约访"), &f.id)),
                 Some(b) if b.status == "held" => return Err(bad(format!("约访申请 {id} 已记录过接访"), &f.id)),

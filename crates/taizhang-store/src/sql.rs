@@ -403,6 +403,7 @@ fn booking_from(r: &AnyRow) -> StoreResult<Booking> {
     })
 }
 
+const SHIFT_COLS: &str = "id, unit_id, starts_us, ends_us, post, user_id, phone, created_by";
 const SLOT_COLS: &str = "id, unit_id, leader_id, starts_us, ends_us, place, topic, capacity, created_by";
 const BOOKING_COLS: &str =
     "id, slot_id, case_id, request, requested_us, status, reply, decided_by, decided_us, record_case_id";
@@ -670,8 +671,10 @@ impl Store for SqlStore {
     async fn shifts(&self, unit_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Shift>> {
         let rows = query!(
             self,
-            "SELECT id, unit_id, starts_us, ends_us, post, user_id, phone, created_by FROM duty_shifts \
-             WHERE unit_id = ? AND ends_us > ? AND starts_us < ? ORDER BY starts_us, post, id"
+            &format!(
+                "SELECT {SHIFT_COLS} FROM duty_shifts \
+                 WHERE unit_id = ? AND ends_us > ? AND starts_us < ? ORDER BY starts_us, post, id"
+            )
         )
         .bind(unit_id)
         .bind(us(from))
@@ -682,13 +685,10 @@ impl Store for SqlStore {
     }
 
     async fn shift(&self, id: i64) -> StoreResult<Option<Shift>> {
-        let row = query!(
-            self,
-            "SELECT id, unit_id, starts_us, ends_us, post, user_id, phone, created_by FROM duty_shifts WHERE id = ?"
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = query!(self, &format!("SELECT {SHIFT_COLS} FROM duty_shifts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(shift_from).transpose()
     }
 

@@ -832,15 +832,12 @@ async fn a_resident_books_a_published_reception_from_the_case_page() {
     let page = resident.get(app.url("/portal/receptions")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("2026-03-05 09:00–11:00 东城区信访局接待大厅") && page.contains("余 2 / 2"), "{page}");
     let (_, code, password) = app.register(&app.token("dc_leader").await, "claim", json!({})).await;
-    let page = resident
-        .post(app.url("/portal/case"))
-        .form(&[("code", code.as_str()), ("password", password.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The resident's case page, opened with the receipt's code and password.
+    let case_page = || async {
+        let form = [("code", code.as_str()), ("password", password.as_str())];
+        resident.post(app.url("/portal/case")).form(&form).send().await.unwrap().text().await.unwrap()
+    };
+    let page = case_page().await;
     assert!(page.contains("预约领导接访"), "{page}");
     let slot_id = page
         .split("name=\"slot_id\"")
@@ -874,15 +871,7 @@ async fn a_resident_books_a_published_reception_from_the_case_page() {
     let (s, _, _) =
         leader.post(&app, &action, &[("csrf", &csrf), ("reply", "请提前 10 分钟到达"), ("confirm", "yes")]).await;
     assert_eq!(s, 303);
-    let page = resident
-        .post(app.url("/portal/case"))
-        .form(&[("code", code.as_str()), ("password", password.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = case_page().await;
     assert!(page.contains("已确认，请按时前往") && page.contains("请提前 10 分钟到达"), "{page}");
     let page = resident.get(app.url("/portal/commitments")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("暂无公开的承诺事项"), "{page}");
