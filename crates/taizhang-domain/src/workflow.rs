@@ -67,6 +67,32 @@ pub struct WorkflowDef {
     /// plan): shown on those units' duty pages, and able to require extra rounds of a periodic report.
     #[serde(default)]
     pub covers: Option<Covers>,
+    /// Cases of this kind opened again from the same case rise in level (催办 → 督办 → 挂牌督办).
+    #[serde(default)]
+    pub repeats: Option<Repeats>,
+}
+
+/// A choice field whose options, in `order`, are rising levels: a case opened from a case that already has
+/// cases of this kind must be at least one level above the highest of them (the top level stays the top).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeats {
+    pub field: String,
+    pub order: Vec<String>,
+}
+
+impl Repeats {
+    /// The lowest level allowed for a new case, given the levels of the earlier ones opened from the same case.
+    pub fn lowest_allowed<'a>(&'a self, earlier: &[&str]) -> Option<&'a str> {
+        let highest = earlier.iter().filter_map(|l| self.order.iter().position(|o| o == l)).max()?;
+        Some(&self.order[(highest + 1).min(self.order.len() - 1)])
+    }
+
+    /// Whether `level` is at least `lowest`.
+    pub fn at_least(&self, level: &str, lowest: &str) -> bool {
+        let pos = |l: &str| self.order.iter().position(|o| o == l);
+        pos(level).is_some_and(|a| pos(lowest).is_some_and(|b| a >= b))
+    }
 }
 
 /// A case of this kind covers the unit in `unit_field` and every unit below it, on each day from `from_field`
@@ -312,6 +338,16 @@ pub struct NotifyRule {
     pub to: NotifyWho,
     #[serde(default)]
     pub at: NotifyAt,
+    /// Only for cases whose fields (after the action) match, e.g. `{ level = ["listed"] }`.
+    #[serde(default)]
+    pub when: BTreeMap<String, Vec<String>>,
+}
+
+impl NotifyRule {
+    /// Whether the rule applies to a case with these fields.
+    pub fn applies(&self, fields: &BTreeMap<String, Value>) -> bool {
+        matches(&self.when, fields)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +361,10 @@ pub enum NotifyWho {
     Leaders,
     /// Everyone working in that unit.
     Staff,
+    /// That unit's first-responsible person (第一责任人) by its responsibility roster.
+    FirstResponsible,
+    /// That unit's directly responsible person(s) (直接责任人) by its responsibility roster.
+    DirectResponsible,
 }
 
 /// Whose unit: the handling unit, or the unit directly above it.
@@ -657,6 +697,9 @@ impl WorkflowDef {
                 }
             }
             check_cond(&ctx, &a.when)?;
+            for n in &a.notify {
+                check_cond(&format!("{ctx} 的通知"), &n.when)?;
+            }
         }
         for o in &self.region_overrides {
             Region::parse(&o.region).map_err(|e| invalid(file, format!("地区规则：{}", e.message)))?;
@@ -724,6 +767,18 @@ impl WorkflowDef {
             }
             if let Some(bad) = c.shown.iter().find(|f| !typed(f, FieldType::Choice)) {
                 return err(format!("covers 的 shown 字段 {bad} 必须是选项字段"));
+            }
+        }
+        if let Some(r) = &self.repeats {
+            let intake = self.intake_action();
+            let choice = self.field(&r.field).filter(|f| f.ty == FieldType::Choice);
+            let same = choice
+                .is_some_and(|f| r.order.len() == f.options.len() && r.order.iter().all(|o| f.options.contains_key(o)));
+            if !same || !intake.requires.contains(&r.field) {
+                return err(format!("repeats 的 field {} 必须是登记时必填的选项字段，order 恰为其全部选项", r.field));
+            }
+            if self.opened_from.is_empty() {
+                return err("repeats 只用于从其他案件新建的类别（opened_from）".to_string());
             }
         }
         if let Some(lp) = &self.closed_loop {
@@ -851,6 +906,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("commitment.toml", include_str!("../workflows/commitment.toml")),
     ("reception.toml", include_str!("../workflows/reception.toml")),
     ("special_period.toml", include_str!("../workflows/special_period.toml")),
+    ("supervision.toml", include_str!("../workflows/supervision.toml")),
 ];
 
 impl Registry {
@@ -1306,7 +1362,9 @@ pub fn check_action<'d>(
             format!("“{}”只能由{}执行", action.name, names.join("、")),
         ));
     }
-    if case.is_some() && !actor.roles.contains(&Role::Resident) && !actor.may_act_as(action) {
+    // At intake only `above_handling` is checked: the actor must stand above the unit the case is handed to.
+    let unit_checked = case.is_some() || action.by == ActorUnit::AboveHandling;
+    if unit_checked && !actor.roles.contains(&Role::Resident) && !actor.may_act_as(action) {
         let who = match (&action.above, action.by) {
             (Some(_), _) => "上一环节办理机关的上级机关",
             (None, ActorUnit::AboveHandling) => "承办单位的上级机关",
@@ -2087,6 +2145,7 @@ mod tests {
             ("commitment.toml", 1, "603d6056064adb70f1a07342dfc2610dda753792de31ad36969e1629ea19a989"),
             ("reception.toml", 2, "0b5e24bac68c81ed75133a3252f6bd585f5b7ad3096c06b5b249cd304e76ce32"),
             ("special_period.toml", 2, "52b9a62ed57115c088a39ca053e067ac40afa894b83fc51138ecc6b98b634187"),
+            ("supervision.toml", 1, "20ab8b4278f60ac3634cae14b581dcc3ba3d9ef66e1caa43d8404b2e55a8452a"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {
@@ -2098,6 +2157,24 @@ mod tests {
                 "{file} changed: raise its version and update this pin"
             );
         }
+    }
+
+    #[test]
+    fn repeated_orders_rise_a_level_and_the_top_stays_the_top() {
+        let r = Repeats { field: "level".into(), order: vec!["remind".into(), "supervise".into(), "listed".into()] };
+        assert_eq!(r.lowest_allowed(&[]), None, "the first order may be at any level");
+        assert_eq!(r.lowest_allowed(&["remind"]), Some("supervise"));
+        assert_eq!(r.lowest_allowed(&["remind", "supervise"]), Some("listed"));
+        assert_eq!(r.lowest_allowed(&["listed"]), Some("listed"));
+        assert!(r.at_least("listed", "supervise") && r.at_least("supervise", "supervise"));
+        assert!(!r.at_least("remind", "supervise") && !r.at_least("unknown", "remind"));
+        let def = Registry::load(&[]).unwrap();
+        let text = EMBEDDED.iter().find(|(f, _)| *f == "supervision.toml").unwrap().1;
+        let broken =
+            text.replace("order = [\"remind\", \"supervise\", \"listed\"]", "order = [\"remind\", \"listed\"]");
+        let err = WorkflowDef::from_toml("supervision.toml", &broken).unwrap_err();
+        assert!(err.message.contains("repeats"), "{}", err.message);
+        assert!(def.get("supervision").is_ok());
     }
 
     #[test]

@@ -409,7 +409,7 @@ pub fn project(
 /// falls due (for the sweeper). A clock whose due time cannot be computed (its working days run past the
 /// holiday table) is left out rather than guessed.
 type DeadlineColumns = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-fn deadline_columns(
+pub(crate) fn deadline_columns(
     def: &WorkflowDef,
     state: &CaseState,
     svc: &Service,
@@ -697,7 +697,7 @@ impl Service {
     }
 
     /// A case's state and the definition version it follows.
-    fn def_of(&self, row: &CaseRow) -> DomainResult<(WorkflowDef, CaseState)> {
+    pub(crate) fn def_of(&self, row: &CaseRow) -> DomainResult<(WorkflowDef, CaseState)> {
         let state = parse_state(row)?;
         Ok((self.workflows.get_version(&row.kind, state.workflow_version)?.clone(), state))
     }
@@ -758,6 +758,29 @@ impl Service {
                 format!("{}不能从{}新建", def.name, parent_def.name),
             )
             .at(&field.id));
+        }
+        if let Some(r) = &def.repeats {
+            let earlier: Vec<CaseState> = self
+                .store
+                .children(id)
+                .await
+                .map_err(se)?
+                .iter()
+                .filter(|c| c.kind == def.kind)
+                .map(parse_state)
+                .collect::<DomainResult<_>>()?;
+            let levels: Vec<&str> = earlier.iter().filter_map(|c| c.field_str(&r.field)).collect();
+            let level = payload.get(&r.field).and_then(|v| v.as_str()).unwrap_or_default();
+            if let Some(lowest) = r.lowest_allowed(&levels)
+                && !r.at_least(level, lowest)
+            {
+                let label = def.field(&r.field).and_then(|f| f.options.get(lowest)).cloned().unwrap_or_default();
+                return Err(DomainError::new(
+                    ErrorCode::InvalidInput,
+                    format!("该案件此前已有 {} 件{}，再次{}应升级，至少为“{label}”", levels.len(), def.name, def.name),
+                )
+                .at(&r.field));
+            }
         }
         Ok(())
     }
@@ -883,7 +906,7 @@ impl Service {
     }
 
     /// Cases a viewer may see: in scope and not accusations against them.
-    fn visible_to(p: &Principal, row: &CaseRow) -> bool {
+    pub(crate) fn visible_to(p: &Principal, row: &CaseRow) -> bool {
         let facts = access_facts(row);
         let viewer = p.viewer();
         in_scope(&viewer, &facts) && !is_accused(&viewer, &facts)
@@ -984,14 +1007,31 @@ impl Service {
         let region = self.region_of(&unit).await?;
         let now = self.now();
         let roles = actor.roles();
+        let fields = self.case_codes_to_ids(&def, req.fields.clone()).await?;
+        // An intake that hands the case to a unit (a supervision order to the unit supervised) may require its
+        // actor to stand above that unit (`by = "above_handling"`).
+        let named_unit = def
+            .fields
+            .iter()
+            .find(|f| f.binds == Some(FieldBinding::HandlingUnit))
+            .and_then(|f| fields.get(&f.id))
+            .and_then(|v| v.as_i64());
+        let above_handling_unit = match named_unit {
+            Some(id) if matches!(actor, Actor::Staff(_)) => self
+                .store
+                .unit(id)
+                .await
+                .map_err(se)?
+                .is_some_and(|u| u.path.starts_with(&unit.path) && u.path != unit.path),
+            _ => false,
+        };
         let wf_actor = workflow::Actor {
             roles: &roles,
             in_handling_unit: false,
             in_cohandling_unit: false,
-            above_handling_unit: false,
+            above_handling_unit,
             above_recorded: vec![],
         };
-        let fields = self.case_codes_to_ids(&def, req.fields.clone()).await?;
         let (action, payload) =
             check_action(&def, None, &def.intake, &wf_actor, &fields, now, &self.calendar, region.as_ref())?;
         let action = action.clone();
@@ -1092,7 +1132,12 @@ impl Service {
 
     /// Loads a case a staff member may see. Cases outside their scope and accusations against them get the same
     /// answer (so ids cannot be probed for accusations); the latter attempt is audited. Every read is audited.
-    async fn load_for(&self, p: &Principal, case_id: i64, purpose: &str) -> DomainResult<(WorkflowDef, CaseRow)> {
+    pub(crate) async fn load_for(
+        &self,
+        p: &Principal,
+        case_id: i64,
+        purpose: &str,
+    ) -> DomainResult<(WorkflowDef, CaseRow)> {
         self.require_case_worker(p)?;
         let row = self.store.case(case_id).await.map_err(se)?.ok_or_else(|| not_visible(case_id))?;
         let facts = access_facts(&row);

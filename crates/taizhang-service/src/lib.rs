@@ -2,8 +2,10 @@
 //! the ledger. The service decides (using the pure domain) and owns every write (through the store's
 //! transactional `append`); the web layer and the CLI only call it.
 
+pub mod accountability;
 pub mod assessment;
 pub mod auth;
+pub mod cards;
 pub mod cases;
 pub mod coverage;
 pub mod duty;
@@ -13,6 +15,7 @@ pub mod org;
 pub mod plans;
 pub mod portal;
 pub mod reception;
+pub mod responsibility;
 pub mod routing;
 pub mod sites;
 pub mod verify;

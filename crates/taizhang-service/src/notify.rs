@@ -48,36 +48,13 @@ impl Service {
         let title = state.fields.get("title").and_then(|v| v.as_str()).unwrap_or_default();
         let mut sent = BTreeSet::new();
         let mut notes = vec![];
-        for rule in &action.notify {
+        for rule in action.notify.iter().filter(|r| r.applies(&state.fields)) {
             let unit_id = match rule.at {
                 NotifyAt::Handling => Some(handling),
                 NotifyAt::AboveHandling => self.store.unit(handling).await.map_err(se)?.and_then(|u| u.parent_id),
             };
             let Some(unit_id) = unit_id else { continue };
-            let in_unit = |u: &&taizhang_store::User| u.active && u.unit_id == unit_id;
-            let with = |role: Role| -> Vec<i64> {
-                users.iter().filter(in_unit).filter(|u| parse_roles(&u.roles).contains(&role)).map(|u| u.id).collect()
-            };
-            let mut note = "";
-            let mut to: Vec<i64> = match rule.to {
-                NotifyWho::DutyOfficer | NotifyWho::DutyLeader => {
-                    let post = if rule.to == NotifyWho::DutyOfficer { "officer" } else { "leader" };
-                    let serving = self.serving(unit_id, b.event.at).await?;
-                    serving.into_iter().filter(|(p, _)| p == post).map(|(_, u)| u).collect()
-                }
-                NotifyWho::Leaders => with(Role::Leader),
-                NotifyWho::Staff => users
-                    .iter()
-                    .filter(in_unit)
-                    .filter(|u| !parse_roles(&u.roles).iter().all(|r| r.is_admin()))
-                    .map(|u| u.id)
-                    .collect(),
-            };
-            // Nobody on the roster at that moment: the whole post is told rather than no one.
-            if to.is_empty() && matches!(rule.to, NotifyWho::DutyOfficer | NotifyWho::DutyLeader) {
-                to = with(if rule.to == NotifyWho::DutyOfficer { Role::DutyOfficer } else { Role::Leader });
-                note = "（此刻无排班，已通知本单位全部人员）";
-            }
+            let (to, note) = self.recipients(&users, unit_id, rule.to, b.event.at).await?;
             for user_id in to {
                 if sent.insert(user_id) {
                     notes.push(Notification {
@@ -94,6 +71,51 @@ impl Service {
             }
         }
         self.store.create_notifications(notes).await.map_err(se)
+    }
+
+    /// Who in a unit a notification rule names at an instant, and a note when nobody holds the post then and
+    /// a wider group is told instead (the duty roster's post: its whole role; a responsibility: the leaders).
+    pub(crate) async fn recipients(
+        &self,
+        users: &[taizhang_store::User],
+        unit_id: i64,
+        who: NotifyWho,
+        at: DateTime<Utc>,
+    ) -> DomainResult<(Vec<i64>, &'static str)> {
+        let in_unit = |u: &&taizhang_store::User| u.active && u.unit_id == unit_id;
+        let with = |role: Role| -> Vec<i64> {
+            users.iter().filter(in_unit).filter(|u| parse_roles(&u.roles).contains(&role)).map(|u| u.id).collect()
+        };
+        let found: Vec<i64> = match who {
+            NotifyWho::DutyOfficer | NotifyWho::DutyLeader => {
+                let post = if who == NotifyWho::DutyOfficer { "officer" } else { "leader" };
+                let serving = self.serving(unit_id, at).await?;
+                serving.into_iter().filter(|(p, _)| p == post).map(|(_, u)| u).collect()
+            }
+            NotifyWho::FirstResponsible | NotifyWho::DirectResponsible => {
+                let kind = if who == NotifyWho::FirstResponsible { "first" } else { "direct" };
+                self.responsible(unit_id, kind, at).await?
+            }
+            NotifyWho::Leaders => return Ok((with(Role::Leader), "")),
+            NotifyWho::Staff => {
+                let staff = users
+                    .iter()
+                    .filter(in_unit)
+                    .filter(|u| !parse_roles(&u.roles).iter().all(|r| r.is_admin()))
+                    .map(|u| u.id)
+                    .collect();
+                return Ok((staff, ""));
+            }
+        };
+        if !found.is_empty() {
+            return Ok((found, ""));
+        }
+        // Nobody holds the post at that moment: a wider group is told rather than no one.
+        Ok(match who {
+            NotifyWho::DutyOfficer => (with(Role::DutyOfficer), "（此刻无排班，已通知本单位全部值班人员）"),
+            NotifyWho::DutyLeader => (with(Role::Leader), "（此刻无排班，已通知本单位全部领导）"),
+            _ => (with(Role::Leader), "（本单位未明确该责任人，已通知本单位全部领导）"),
+        })
     }
 
     /// The user's newest notifications, unread first.

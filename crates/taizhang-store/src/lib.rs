@@ -113,6 +113,27 @@ pub trait Store: Send + Sync {
     async fn swaps(&self, shift_ids: &[i64]) -> StoreResult<Vec<Swap>>;
     /// Decides a pending swap; false when it was not pending (decided already).
     async fn decide_swap(&self, id: i64, approve: bool, by: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+    // ---- responsibility rosters, warning cards, accountability records
+    async fn create_responsibility(&self, r: Responsibility) -> StoreResult<i64>;
+    /// Sets the last day of a current line; false when it has ended already.
+    async fn end_responsibility(&self, id: i64, ends_on: &str, by: i64, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Every line of these units' rosters (all units when empty), oldest first.
+    async fn responsibilities(&self, unit_ids: &[i64]) -> StoreResult<Vec<Responsibility>>;
+    /// Cases whose earliest duty deadline warns or has passed at `now` and has no card of the colour it now
+    /// deserves: the cases the card sweep must look at, as (warning time, id) after `after`, in that order.
+    async fn card_candidates(&self, now: DateTime<Utc>, after: (i64, i64), limit: i64) -> StoreResult<Vec<(i64, i64)>>;
+    /// Records cards (ids ignored); one already raised for the same clock, deadline and colour is skipped.
+    /// Returns the ones written, with their ids.
+    async fn create_cards(&self, cards: Vec<Card>) -> StoreResult<Vec<Card>>;
+    /// Cards raised in [from, to) for cases handled in the subtree of `unit_path`, newest first.
+    async fn cards(&self, unit_path: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Card>>;
+    async fn create_accountability(&self, r: Accountability) -> StoreResult<i64>;
+    async fn accountability(&self, id: i64) -> StoreResult<Option<Accountability>>;
+    /// Records about officials of units in the subtree of `unit_path`, or (when `official` is given) about one
+    /// official; newest first.
+    async fn accountability_records(&self, unit_path: &str, official: Option<i64>) -> StoreResult<Vec<Accountability>>;
+    async fn add_statement(&self, s: Statement) -> StoreResult<i64>;
+    async fn statements(&self, record_id: i64) -> StoreResult<Vec<Statement>>;
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;

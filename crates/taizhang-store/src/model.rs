@@ -368,3 +368,67 @@ pub struct WorkflowVersion {
     pub sha: String,
     pub definition: String,
 }
+
+/// A line of a unit's responsibility roster. Never edited: `ends_on` is set once when the person leaves the post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responsibility {
+    pub id: i64,
+    pub unit_id: i64,
+    /// `first` (第一责任人), `direct` (直接责任人) or `joint` (一岗双责).
+    pub kind: String,
+    pub user_id: i64,
+    /// The post held, e.g. 局长.
+    pub post: String,
+    /// What the person answers for (分管工作).
+    pub duties: String,
+    /// First and last day (YYYY-MM-DD); no last day while current.
+    pub starts_on: String,
+    pub ends_on: Option<String>,
+    pub created_by: i64,
+}
+
+/// A warning card raised from a duty clock: `yellow` (due soon) or `red` (missed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub id: i64,
+    pub case_id: i64,
+    pub clock: String,
+    pub due_at: DateTime<Utc>,
+    pub colour: String,
+    /// The unit handling the case when the card was raised.
+    pub unit_id: i64,
+    pub unit_path: String,
+    pub issued_at: DateTime<Utc>,
+    /// Read back with the card (ignored when writing).
+    pub case_code: String,
+    pub case_title: String,
+}
+
+/// An accountability record (责任追究) about an official.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accountability {
+    pub id: i64,
+    pub official_id: i64,
+    /// The official's unit when the record was made.
+    pub unit_id: i64,
+    pub unit_path: String,
+    pub finding: String,
+    pub measure: String,
+    pub decided_by: String,
+    pub decided_on: String,
+    pub case_ids: Vec<i64>,
+    /// The decision traced as the cause: a case and the number of its event.
+    pub cause: Option<(i64, i64)>,
+    pub recorded_by: i64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A statement (陈述申辩) the official adds to a record about him.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub id: i64,
+    pub record_id: i64,
+    pub author_id: i64,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}

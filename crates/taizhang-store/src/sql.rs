@@ -41,6 +41,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0009_notices_visitors", include_str!("../migrations/sqlite/0009_notices_visitors.sql")),
     ("0010_receptions", include_str!("../migrations/sqlite/0010_receptions.sql")),
     ("0011_booking_record", include_str!("../migrations/sqlite/0011_booking_record.sql")),
+    ("0012_oversight", include_str!("../migrations/sqlite/0012_oversight.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -54,6 +55,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0009_notices_visitors", include_str!("../migrations/postgres/0009_notices_visitors.sql")),
     ("0010_receptions", include_str!("../migrations/postgres/0010_receptions.sql")),
     ("0011_booking_record", include_str!("../migrations/postgres/0011_booking_record.sql")),
+    ("0012_oversight", include_str!("../migrations/postgres/0012_oversight.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -317,6 +319,29 @@ fn shift_from(r: &AnyRow) -> StoreResult<Shift> {
         user_id: r.try_get("user_id")?,
         phone: r.try_get("phone")?,
         created_by: r.try_get("created_by")?,
+    })
+}
+
+const ACCOUNTABILITY_COLS: &str = "id, official_id, unit_id, unit_path, finding, measure, decided_by, decided_on, \
+     case_ids, cause_case_id, cause_seq, recorded_by, recorded_us";
+
+fn accountability_from(r: &AnyRow) -> StoreResult<Accountability> {
+    let ids: String = r.try_get("case_ids")?;
+    let cause_case: Option<i64> = r.try_get("cause_case_id")?;
+    let cause_seq: Option<i64> = r.try_get("cause_seq")?;
+    Ok(Accountability {
+        id: r.try_get("id")?,
+        official_id: r.try_get("official_id")?,
+        unit_id: r.try_get("unit_id")?,
+        unit_path: r.try_get("unit_path")?,
+        finding: r.try_get("finding")?,
+        measure: r.try_get("measure")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_on: r.try_get("decided_on")?,
+        case_ids: ids.split(',').filter_map(|i| i.parse().ok()).collect(),
+        cause: cause_case.zip(cause_seq),
+        recorded_by: r.try_get("recorded_by")?,
+        recorded_at: from_us(r.try_get("recorded_us")?),
     })
 }
 
@@ -981,6 +1006,239 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(unit_from).collect()
+    }
+
+    async fn create_responsibility(&self, r: Responsibility) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO responsibilities (unit_id, kind, user_id, post, duties, starts_on, created_by, created_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        .bind(r.unit_id)
+        .bind(&r.kind)
+        .bind(r.user_id)
+        .bind(&r.post)
+        .bind(&r.duties)
+        .bind(&r.starts_on)
+        .bind(r.created_by)
+        .bind(us(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn end_responsibility(&self, id: i64, ends_on: &str, by: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = query!(
+            self,
+            "UPDATE responsibilities SET ends_on = ?, ended_by = ?, ended_us = ? WHERE id = ? AND ends_on IS NULL"
+        )
+        .bind(ends_on)
+        .bind(by)
+        .bind(us(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn responsibilities(&self, unit_ids: &[i64]) -> StoreResult<Vec<Responsibility>> {
+        let filter = if unit_ids.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE unit_id IN ({})", unit_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+        };
+        let rows = query!(
+            self,
+            &format!(
+                "SELECT id, unit_id, kind, user_id, post, duties, starts_on, ends_on, created_by \
+                 FROM responsibilities {filter} ORDER BY starts_on, id"
+            )
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Responsibility {
+                    id: r.try_get("id")?,
+                    unit_id: r.try_get("unit_id")?,
+                    kind: r.try_get("kind")?,
+                    user_id: r.try_get("user_id")?,
+                    post: r.try_get("post")?,
+                    duties: r.try_get("duties")?,
+                    starts_on: r.try_get("starts_on")?,
+                    ends_on: r.try_get("ends_on")?,
+                    created_by: r.try_get("created_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn card_candidates(&self, now: DateTime<Utc>, after: (i64, i64), limit: i64) -> StoreResult<Vec<(i64, i64)>> {
+        let rows = query!(
+            self,
+            "SELECT c.next_warn_us, c.id FROM cases c WHERE c.next_warn_us <= ? \
+             AND (c.next_warn_us > ? OR (c.next_warn_us = ? AND c.id > ?)) AND NOT EXISTS (SELECT 1 FROM cards k \
+             WHERE k.case_id = c.id AND k.due_us = c.next_due_us \
+             AND k.colour = CASE WHEN c.next_due_us <= ? THEN 'red' ELSE 'yellow' END) \
+             ORDER BY c.next_warn_us, c.id LIMIT ?"
+        )
+        .bind(us(now))
+        .bind(after.0)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(us(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("next_warn_us")?, r.try_get("id")?))).collect()
+    }
+
+    async fn create_cards(&self, cards: Vec<Card>) -> StoreResult<Vec<Card>> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = vec![];
+        for mut k in cards {
+            let row = query!(
+                self,
+                "INSERT INTO cards (case_id, clock, due_us, colour, unit_id, unit_path, issued_us) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_id, clock, due_us, colour) DO NOTHING RETURNING id"
+            )
+            .bind(k.case_id)
+            .bind(&k.clock)
+            .bind(us(k.due_at))
+            .bind(&k.colour)
+            .bind(k.unit_id)
+            .bind(&k.unit_path)
+            .bind(us(k.issued_at))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                k.id = row.try_get("id")?;
+                written.push(k);
+            }
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn cards(&self, unit_path: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Card>> {
+        let rows = query!(
+            self,
+            "SELECT k.id, k.case_id, k.clock, k.due_us, k.colour, k.unit_id, k.unit_path, k.issued_us, \
+             c.code, c.title FROM cards k JOIN cases c ON c.id = k.case_id \
+             WHERE k.issued_us >= ? AND k.issued_us < ? AND k.unit_path LIKE ? ORDER BY k.issued_us DESC, k.id DESC"
+        )
+        .bind(us(from))
+        .bind(us(to))
+        .bind(format!("{unit_path}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Card {
+                    id: r.try_get("id")?,
+                    case_id: r.try_get("case_id")?,
+                    clock: r.try_get("clock")?,
+                    due_at: from_us(r.try_get("due_us")?),
+                    colour: r.try_get("colour")?,
+                    unit_id: r.try_get("unit_id")?,
+                    unit_path: r.try_get("unit_path")?,
+                    issued_at: from_us(r.try_get("issued_us")?),
+                    case_code: r.try_get("code")?,
+                    case_title: r.try_get("title")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_accountability(&self, r: Accountability) -> StoreResult<i64> {
+        let ids = r.case_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let row = query!(
+            self,
+            "INSERT INTO accountability (official_id, unit_id, unit_path, finding, measure, decided_by, decided_on, \
+             case_ids, cause_case_id, cause_seq, recorded_by, recorded_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        .bind(r.official_id)
+        .bind(r.unit_id)
+        .bind(&r.unit_path)
+        .bind(&r.finding)
+        .bind(&r.measure)
+        .bind(&r.decided_by)
+        .bind(&r.decided_on)
+        .bind(ids)
+        .bind(r.cause.map(|c| c.0))
+        .bind(r.cause.map(|c| c.1))
+        .bind(r.recorded_by)
+        .bind(us(r.recorded_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn accountability(&self, id: i64) -> StoreResult<Option<Accountability>> {
+        let row = query!(self, &format!("SELECT {ACCOUNTABILITY_COLS} FROM accountability WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(accountability_from).transpose()
+    }
+
+    async fn accountability_records(&self, unit_path: &str, official: Option<i64>) -> StoreResult<Vec<Accountability>> {
+        let rows = match official {
+            Some(official) => query!(
+                self,
+                &format!(
+                    "SELECT {ACCOUNTABILITY_COLS} FROM accountability WHERE official_id = ? ORDER BY recorded_us DESC, id DESC"
+                )
+            )
+            .bind(official),
+            None => query!(
+                self,
+                &format!(
+                    "SELECT {ACCOUNTABILITY_COLS} FROM accountability WHERE unit_path LIKE ? \
+                     ORDER BY recorded_us DESC, id DESC"
+                )
+            )
+            .bind(format!("{unit_path}%")),
+        }
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(accountability_from).collect()
+    }
+
+    async fn add_statement(&self, s: Statement) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO accountability_statements (record_id, author_id, text, at_us) VALUES (?, ?, ?, ?) RETURNING id"
+        )
+        .bind(s.record_id)
+        .bind(s.author_id)
+        .bind(&s.text)
+        .bind(us(s.at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn statements(&self, record_id: i64) -> StoreResult<Vec<Statement>> {
+        let rows = query!(
+            self,
+            "SELECT id, record_id, author_id, text, at_us FROM accountability_statements WHERE record_id = ? ORDER BY id"
+        )
+        .bind(record_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Statement {
+                    id: r.try_get("id")?,
+                    record_id: r.try_get("record_id")?,
+                    author_id: r.try_get("author_id")?,
+                    text: r.try_get("text")?,
+                    at: from_us(r.try_get("at_us")?),
+                })
+            })
+            .collect()
     }
 
     async fn create_user(&self, u: NewUser) -> StoreResult<User> {

@@ -152,7 +152,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T
     }
 }
 
-fn parse_id(s: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(s: &str) -> Result<i64, ApiError> {
     s.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

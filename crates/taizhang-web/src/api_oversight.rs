@@ -2,26 +2,189 @@
 //! cases behind every figure. Its OpenAPI paths are merged into the one document (`api::api_doc`).
 
 use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chrono::Duration;
 use serde::Deserialize;
+use taizhang_service::accountability::{AccountabilityView, CaseRef, Decision, NewAccountability, StatementView};
 use taizhang_service::assessment::{AssessmentReport, CountedCase, IndicatorHead, PeerGroup, UnitAssessment};
-use utoipa::{IntoParams, OpenApi};
+use taizhang_service::cards::{CardList, CardView, UnitCards};
+use taizhang_service::responsibility::{NewResponsibility, ResponsibilityView, Roster};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::AppState;
-use crate::api::Q;
-use crate::extract::{ApiResult, Auth, ErrorBody};
+use crate::api::{Q, parse_id};
+use crate::extract::{ApiResult, Auth, ErrorBody, Json};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(assessment, assessment_cases),
-    components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase)),
-    tags((name = "oversight", description = "考核排名：按考核方案计算的各单位得分、排名及其所依据的案件"))
+    paths(assessment, assessment_cases, roster, assign_responsibility, end_responsibility, cards,
+        accountability_list, record_accountability, accountability_one, add_statement, decisions),
+    components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase, Roster,
+        ResponsibilityView, NewResponsibility, EndBody, CardList, CardView, UnitCards, AccountabilityView, CaseRef,
+        Decision, StatementView, NewAccountability, StatementBody)),
+    tags((name = "oversight", description = "责任与考核：责任体系、黄牌红牌预警、问责记录、考核排名及其所依据的案件"))
 )]
 pub struct OversightDoc;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/assessment", get(assessment)).route("/assessment/cases", get(assessment_cases))
+    Router::new()
+        .route("/assessment", get(assessment))
+        .route("/assessment/cases", get(assessment_cases))
+        .route("/responsibility", get(roster).post(assign_responsibility))
+        .route("/responsibility/{id}/end", post(end_responsibility))
+        .route("/cards", get(cards))
+        .route("/accountability", get(accountability_list).post(record_accountability))
+        .route("/accountability/decisions", get(decisions))
+        .route("/accountability/{id}", get(accountability_one))
+        .route("/accountability/{id}/statements", post(add_statement))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RosterParams {
+    pub unit: i64,
+    /// The day to read the roster for (YYYY-MM-DD); default today.
+    pub on: Option<String>,
+}
+
+/// A unit's responsibility roster on a day, and every line it has had.
+#[utoipa::path(get, path = "/api/v1/responsibility", tag = "oversight", security(("bearer" = [])),
+    params(RosterParams), responses((status = 200, body = Roster), (status = 400, body = ErrorBody)))]
+async fn roster(State(s): State<AppState>, Auth(p): Auth, Q(q): Q<RosterParams>) -> ApiResult<axum::Json<Roster>> {
+    Ok(axum::Json(s.svc.responsibility_roster(&p, q.unit, q.on.as_deref()).await?))
+}
+
+/// Name a person to a responsibility for a unit (leaders or the supervision office of the unit or above). A
+/// new first-responsible person ends the predecessor's line the day before.
+#[utoipa::path(post, path = "/api/v1/responsibility", tag = "oversight", security(("bearer" = [])),
+    request_body = NewResponsibility,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn assign_responsibility(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<NewResponsibility>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.assign_responsibility(&p, b).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EndBody {
+    pub unit_id: i64,
+    /// The last day in the post (YYYY-MM-DD).
+    pub ends_on: String,
+}
+
+/// The person left the post: the line gets its last day.
+#[utoipa::path(post, path = "/api/v1/responsibility/{id}/end", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "roster line id")), request_body = EndBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn end_responsibility(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    Json(b): Json<EndBody>,
+) -> ApiResult<StatusCode> {
+    s.svc.end_responsibility(&p, b.unit_id, parse_id(&id)?, &b.ends_on).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CardParams {
+    /// The last N days (default 7, at most 366).
+    pub days: Option<i64>,
+}
+
+/// Yellow and red cards raised from the clocks on cases held in the caller's subtree, with counts per unit.
+#[utoipa::path(get, path = "/api/v1/cards", tag = "oversight", security(("bearer" = [])),
+    params(CardParams), responses((status = 200, body = CardList)))]
+async fn cards(State(s): State<AppState>, Auth(p): Auth, Q(q): Q<CardParams>) -> ApiResult<axum::Json<CardList>> {
+    let days = q.days.unwrap_or(7).clamp(1, 366);
+    let to = s.svc.now() + Duration::seconds(1);
+    Ok(axum::Json(s.svc.cards(&p, Some(to - Duration::days(days)), Some(to)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountabilityParams {
+    /// Only the records about the caller.
+    #[serde(default)]
+    pub mine: bool,
+}
+
+/// Accountability records: for the supervision office, those about officials of its unit and below; for anyone
+/// else, those about themselves. Audited.
+#[utoipa::path(get, path = "/api/v1/accountability", tag = "oversight", security(("bearer" = [])),
+    params(AccountabilityParams), responses((status = 200, body = Vec<AccountabilityView>)))]
+async fn accountability_list(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Q(q): Q<AccountabilityParams>,
+) -> ApiResult<axum::Json<Vec<AccountabilityView>>> {
+    Ok(axum::Json(s.svc.accountability_records(&p, q.mine).await?))
+}
+
+/// Record a finding about an official (the supervision office of the official's unit or above).
+#[utoipa::path(post, path = "/api/v1/accountability", tag = "oversight", security(("bearer" = [])),
+    request_body = NewAccountability,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn record_accountability(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<NewAccountability>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.record_accountability(&p, b).await?)))
+}
+
+/// One record, for its official or the supervision office above him. Audited.
+#[utoipa::path(get, path = "/api/v1/accountability/{id}", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "record id")),
+    responses((status = 200, body = AccountabilityView), (status = 404, body = ErrorBody)))]
+async fn accountability_one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AccountabilityView>> {
+    Ok(axum::Json(s.svc.accountability_record(&p, parse_id(&id)?).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StatementBody {
+    pub text: String,
+}
+
+/// The official's statement (陈述申辩) on a record about himself.
+#[utoipa::path(post, path = "/api/v1/accountability/{id}/statements", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "record id")), request_body = StatementBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn add_statement(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    Json(b): Json<StatementBody>,
+) -> ApiResult<StatusCode> {
+    s.svc.add_statement(&p, parse_id(&id)?, &b.text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionParams {
+    /// A case code.
+    pub case: String,
+}
+
+/// 原因倒查: the decisions taken on a case (every step by a staff member), to trace a failure to its cause.
+#[utoipa::path(get, path = "/api/v1/accountability/decisions", tag = "oversight", security(("bearer" = [])),
+    params(DecisionParams), responses((status = 200, body = Vec<Decision>), (status = 400, body = ErrorBody)))]
+async fn decisions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Q(q): Q<DecisionParams>,
+) -> ApiResult<axum::Json<Vec<Decision>>> {
+    Ok(axum::Json(s.svc.decisions(&p, &q.case).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

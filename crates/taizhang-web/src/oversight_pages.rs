@@ -1,21 +1,44 @@
-//! Workspace pages for oversight: the assessment of units (考核排名) with every figure linked to its cases.
+//! Workspace pages for oversight: the assessment of units (考核排名) with every figure linked to its cases,
+//! responsibility rosters (责任体系), warning cards (黄牌/红牌), and accountability records (责任追究) — the
+//! supervision office's register and each official's own records with his statements.
+
+use std::collections::BTreeMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Form;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Duration;
 use serde::Deserialize;
+use taizhang_domain::access::Role;
 use taizhang_domain::{DomainError, ErrorCode};
+use taizhang_service::Principal;
+use taizhang_service::accountability::{AccountabilityView, Decision, MEASURES, NewAccountability};
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
+use taizhang_service::cards::CardList;
+use taizhang_service::responsibility::{KINDS, NewResponsibility, Roster};
 
 use crate::AppState;
-use crate::pages::{Me, me, refusal, staff};
+use crate::pages::{Me, local, me, refusal, staff, staff_writing};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/assessment", get(assessment_page)).route("/assessment/cases", get(cases_page))
+    Router::new()
+        .route("/assessment", get(assessment_page))
+        .route("/assessment/cases", get(cases_page))
+        .route("/responsibility", get(roster_page).post(assign))
+        .route("/responsibility/{id}/end", post(end_line))
+        .route("/cards", get(cards_page))
+        .route("/accountability", get(accountability_page).post(record))
+        .route("/accountability/{id}", get(record_page))
+        .route("/accountability/{id}/statements", post(add_statement))
+}
+
+fn field(form: &[(String, String)], k: &str) -> String {
+    form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -83,3 +106,345 @@ async fn cases_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
     let count_name = s.svc.scheme.counts.iter().find(|c| c.id == count).map(|c| c.name.clone()).unwrap_or_default();
     CasesPage { me: Some(me(&p)), period, unit_name, count_name, cases }.into_response()
 }
+
+// ---------------------------------------------------------------- responsibility rosters
+
+#[derive(Deserialize)]
+struct RosterQuery {
+    unit: Option<i64>,
+    on: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "responsibility.html")]
+struct RosterPage {
+    me: Option<Me>,
+    csrf: String,
+    r: Roster,
+    /// Units the viewer may open: (id, indented name).
+    units: Vec<(i64, String)>,
+    /// The unit's active staff, for naming a person.
+    people: Vec<(i64, String)>,
+    kinds: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+    form: BTreeMap<String, String>,
+}
+
+async fn render_roster(
+    s: &AppState,
+    p: &Principal,
+    unit: i64,
+    on: Option<&str>,
+    failed: Option<(DomainError, &[(String, String)])>,
+) -> Response {
+    let r = match s.svc.responsibility_roster(p, unit, on).await {
+        Ok(r) => r,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let (units, users) = match (s.svc.store.units().await, s.svc.store.users().await) {
+        (Ok(u), Ok(us)) => (u, us),
+        (Err(e), _) | (_, Err(e)) => return refusal(taizhang_service::se(e), Some(me(p))),
+    };
+    let base = p.unit.path.matches('/').count();
+    let mut units: Vec<(String, i64, String)> = units
+        .into_iter()
+        .filter(|u| u.path.starts_with(&p.unit.path))
+        .map(|u| (u.path.clone(), u.id, format!("{}{}", "　".repeat(u.path.matches('/').count() - base), u.name)))
+        .collect();
+    units.sort();
+    let people =
+        users.iter().filter(|u| u.active && u.unit_id == unit).map(|u| (u.id, u.display_name.clone())).collect();
+    let (status, error, form) = match failed {
+        Some((e, form)) => (StatusCode::BAD_REQUEST, Some(e.message), form.iter().cloned().collect()),
+        None => (StatusCode::OK, None, BTreeMap::new()),
+    };
+    let page = RosterPage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        r,
+        units: units.into_iter().map(|(_, id, name)| (id, name)).collect(),
+        people,
+        kinds: KINDS.to_vec(),
+        error,
+        form,
+    };
+    (status, page).into_response()
+}
+
+/// A unit's responsibility roster (the viewer's own unit by default) on a day, with its history.
+async fn roster_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<RosterQuery>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    render_roster(&s, &p, q.unit.unwrap_or(p.unit.id), q.on.as_deref(), None).await
+}
+
+async fn assign(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let unit = field(&form, "unit_id").parse::<i64>().unwrap_or(p.unit.id);
+    let r = match field(&form, "user_id").parse::<i64>() {
+        Ok(user_id) => {
+            let line = NewResponsibility {
+                unit_id: unit,
+                kind: field(&form, "kind"),
+                user_id,
+                post: field(&form, "post"),
+                duties: field(&form, "duties"),
+                starts_on: field(&form, "starts_on"),
+            };
+            s.svc.assign_responsibility(&p, line).await.map(|_| ())
+        }
+        Err(_) => Err(DomainError::new(ErrorCode::MissingField, "请选择责任人").at("user_id")),
+    };
+    match r {
+        Ok(()) => Redirect::to(&format!("/responsibility?unit={unit}")).into_response(),
+        Err(e) => render_roster(&s, &p, unit, None, Some((e, &form))).await,
+    }
+}
+
+async fn end_line(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let unit = field(&form, "unit_id").parse::<i64>().unwrap_or(p.unit.id);
+    match s.svc.end_responsibility(&p, unit, id, &field(&form, "ends_on")).await {
+        Ok(()) => Redirect::to(&format!("/responsibility?unit={unit}")).into_response(),
+        Err(e) => render_roster(&s, &p, unit, None, Some((e, &form))).await,
+    }
+}
+
+// ---------------------------------------------------------------- warning cards
+
+#[derive(Deserialize)]
+struct CardsQuery {
+    days: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cards.html")]
+struct CardsPage {
+    me: Option<Me>,
+    days: i64,
+    l: CardList,
+}
+
+/// Cards raised over the last days on cases held in the viewer's subtree, with counts per unit.
+async fn cards_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<CardsQuery>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let days = q.days.unwrap_or(7).clamp(1, 366);
+    let to = s.svc.now() + Duration::seconds(1);
+    match s.svc.cards(&p, Some(to - Duration::days(days)), Some(to)).await {
+        Ok(l) => CardsPage { me: Some(me(&p)), days, l }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+// ---------------------------------------------------------------- accountability records
+
+#[derive(Deserialize)]
+struct AccountabilityQuery {
+    /// A case code to trace: its decisions are offered as the cause.
+    trace: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accountability.html")]
+struct AccountabilityPage {
+    me: Option<Me>,
+    csrf: String,
+    /// The viewer is the supervision office (sees its subtree's records and may record).
+    office: bool,
+    records: Vec<AccountabilityView>,
+    /// Officials the office may record about: (id, name · unit).
+    officials: Vec<(i64, String)>,
+    measures: Vec<(&'static str, &'static str)>,
+    trace: String,
+    decisions: Vec<Decision>,
+    error: Option<String>,
+    form: BTreeMap<String, String>,
+}
+
+async fn render_accountability(
+    s: &AppState,
+    p: &Principal,
+    trace: Option<String>,
+    failed: Option<(DomainError, &[(String, String)])>,
+) -> Response {
+    let office = p.has(Role::SupervisionOffice);
+    let records = match s.svc.accountability_records(p, !office).await {
+        Ok(r) => r,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let mut officials = vec![];
+    if office {
+        let (units, users) = match (s.svc.store.units().await, s.svc.store.users().await) {
+            (Ok(u), Ok(us)) => (u, us),
+            (Err(e), _) | (_, Err(e)) => return refusal(taizhang_service::se(e), Some(me(p))),
+        };
+        for u in users.iter().filter(|u| u.active && u.id != p.user.id) {
+            let Some(unit) = units.iter().find(|x| x.id == u.unit_id && x.path.starts_with(&p.unit.path)) else {
+                continue;
+            };
+            let roles = taizhang_service::auth::parse_roles(&u.roles);
+            if roles.iter().all(|r| r.is_admin()) {
+                continue;
+            }
+            officials.push((u.id, format!("{} · {}", u.display_name, unit.name)));
+        }
+    }
+    let (mut status, mut error, form) = match failed {
+        Some((e, form)) => (StatusCode::BAD_REQUEST, Some(e.message), form.iter().cloned().collect()),
+        None => (StatusCode::OK, None, BTreeMap::new()),
+    };
+    let trace = trace.unwrap_or_default().trim().to_string();
+    let mut decisions = vec![];
+    if office && !trace.is_empty() {
+        match s.svc.decisions(p, &trace).await {
+            Ok(d) => decisions = d,
+            Err(e) => {
+                status = StatusCode::BAD_REQUEST;
+                error = Some(e.message);
+            }
+        }
+    }
+    let page = AccountabilityPage {
+        me: Some(me(p)),
+        csrf: p.csrf_token.clone(),
+        office,
+        records,
+        officials,
+        measures: MEASURES.to_vec(),
+        trace,
+        decisions,
+        error,
+        form,
+    };
+    (status, page).into_response()
+}
+
+/// The supervision office's register (with the form to record and trace a cause), or an official's own records.
+async fn accountability_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AccountabilityQuery>,
+) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    render_accountability(&s, &p, q.trace, None).await
+}
+
+async fn record(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let cause = field(&form, "cause");
+    let (cause_case, cause_seq) = match cause.split_once('#') {
+        Some((code, seq)) => (Some(code.to_string()), seq.parse().ok()),
+        None => (None, None),
+    };
+    let r = match field(&form, "official_id").parse::<i64>() {
+        Ok(official_id) => {
+            let rec = NewAccountability {
+                official_id,
+                finding: field(&form, "finding"),
+                measure: field(&form, "measure"),
+                decided_by: field(&form, "decided_by"),
+                decided_on: field(&form, "decided_on"),
+                case_codes: field(&form, "case_codes").split([',', '，', ' ', '\n']).map(str::to_string).collect(),
+                cause_case,
+                cause_seq,
+            };
+            s.svc.record_accountability(&p, rec).await
+        }
+        Err(_) => Err(DomainError::new(ErrorCode::MissingField, "请选择被问责人").at("official_id")),
+    };
+    match r {
+        Ok(id) => Redirect::to(&format!("/accountability/{id}")).into_response(),
+        Err(e) => render_accountability(&s, &p, Some(field(&form, "trace")), Some((e, &form))).await,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accountability_record.html")]
+struct RecordPage {
+    me: Option<Me>,
+    csrf: String,
+    r: AccountabilityView,
+    error: Option<String>,
+}
+
+async fn render_record(s: &AppState, p: &Principal, id: i64, error: Option<DomainError>) -> Response {
+    match s.svc.accountability_record(p, id).await {
+        Ok(r) => {
+            let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let page = RecordPage { me: Some(me(p)), csrf: p.csrf_token.clone(), r, error: error.map(|e| e.message) };
+            (status, page).into_response()
+        }
+        Err(e) => refusal(e, Some(me(p))),
+    }
+}
+
+async fn record_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    render_record(&s, &p, id, None).await
+}
+
+async fn add_statement(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.add_statement(&p, id, &field(&form, "text")).await {
+        Ok(()) => Redirect::to(&format!("/accountability/{id}")).into_response(),
+        Err(e) => render_record(&s, &p, id, Some(e)).await,
+    }
+}
+
+/// China-time text of an instant, for the templates.
+trait LocalTime {
+    fn t(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        local(*t)
+    }
+}
+impl LocalTime for CardsPage {}
+
+impl RosterPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+impl AccountabilityPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+    fn value_or<'a>(&'a self, k: &str, default: &'a str) -> &'a str {
+        self.form.get(k).map(String::as_str).unwrap_or(default)
+    }
+}
+impl LocalTime for AccountabilityPage {}
+impl LocalTime for RecordPage {}

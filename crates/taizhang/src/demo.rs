@@ -13,7 +13,9 @@ use serde_json::{Map, Value, json};
 use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
+use taizhang_service::accountability::NewAccountability;
 use taizhang_service::cases::{Actor, IntakeRequest, PartyInput};
+use taizhang_service::responsibility::NewResponsibility;
 use taizhang_service::{Clock, ManualClock, Principal};
 
 use crate::{Location, build};
@@ -111,7 +113,6 @@ const UNITS: &[(&str, Option<&str>, &str, &str)] = &[
     ("349900-RS", Some("349900"), "临江市人力资源和社会保障局", "department"),
     ("349900-HB", Some("349900"), "临江市生态环境局", "department"),
     ("349900-JY", Some("349900"), "临江市教育局", "department"),
-    ("349900-DC", Some("349900"), "临江市督查室", "department"),
     ("349901", Some("349900"), "临江市东城区", "county"),
     ("349901-XF", Some("349901"), "东城区信访局", "department"),
     ("349901-ZJ", Some("349901"), "东城区住房和城乡建设局", "department"),
@@ -147,7 +148,8 @@ const ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("dczj_leader", "曹阳（东城区住建局分管领导）", "349901-ZJ", &[Role::Leader]),
     ("dc_leader", "邓明（东城区领导）", "349901", &[Role::Leader, Role::PetitionOffice]),
     ("leader", "林国栋（市领导）", "349900", &[Role::Leader]),
-    ("supervisor", "何静（市督查室）", "349900-DC", &[Role::SupervisionOffice]),
+    ("supervisor", "何静（市委督查室）", "349900", &[Role::SupervisionOffice]),
+    ("zj_head", "李国强（市住建局局长）", "349900-ZJ", &[Role::Leader]),
     ("grid", "马小军（幸福社区网格员）", "349901001001", &[Role::GridWorker]),
     ("dispatcher", "沈洁（东城区数字城管指挥中心受理派遣员）", "349901", &[Role::Dispatcher]),
     ("cg_staff", "蒋勇（东城区城管局处置人员）", "349901-CG", &[Role::HandlingStaff]),
@@ -310,6 +312,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     std::fs::write(loc.data_dir.join("demo-accounts.txt"), accounts_file)
         .map_err(|e| DomainError::new(ErrorCode::Internal, format!("无法写入演示账号文件：{e}")))?;
 
+    responsibility_rosters(&svc, &principals, &units, now).await?;
     let office = principals["office"].clone();
     let city_leader = principals["leader"].clone();
     let district_leader = principals["dc_leader"].clone();
@@ -448,7 +451,10 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         svc.store.list_cases(&filter).await.map_err(taizhang_service::se)?.0.iter().map(|c| c.id).collect();
     let (period_states, commitment_states) =
         periods_and_commitments(&svc, &clock, &principals, &units, now, &petitions).await?;
+    let supervision_states = supervision(&svc, &clock, &principals, &units, now).await?;
+    // The cards the clocks call for now, as the server's sweeper would raise them at start.
     clock.set(now);
+    let cards = svc.sweep_cards().await?;
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
     for (s, n) in &states {
@@ -466,6 +472,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("daily_report", &daily_states),
         ("special_period", &period_states),
         ("commitment", &commitment_states),
+        ("supervision", &supervision_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -477,7 +484,125 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     }
     writeln!(report, "城关街道值班表 {shifts} 个班次（一次调班已批准、一次待审批），幸福幼儿园访客记录 {visits} 条")
         .ok();
+    writeln!(report, "当前亮牌 {cards} 张（黄牌、红牌）；问责记录 1 条（市住建局赵明，可用 zj_staff 查看本人记录）")
+        .ok();
     Ok(report)
+}
+
+/// Who answers for the city and its housing and labour bureaus. The housing bureau's head took over from the
+/// deputy who had led it: the roster keeps both.
+async fn responsibility_rosters(
+    svc: &taizhang_service::Service,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<()> {
+    let day = |days: i64| (now - Duration::days(days)).with_timezone(&china_tz()).format("%Y-%m-%d").to_string();
+    let lines = [
+        ("349900", "first", "leader", "市长", "全市信访工作第一责任人", day(420)),
+        ("349900-ZJ", "first", "zj_leader", "副局长（主持工作）", "全面工作", day(420)),
+        ("349900-ZJ", "direct", "zj_leader", "副局长", "分管信访、物业监管", day(420)),
+        ("349900-ZJ", "first", "zj_head", "局长", "全面工作", day(170)),
+        ("349900-ZJ", "joint", "zj_staff", "信访科科长", "信访事项办理（一岗双责）", day(420)),
+        ("349900-RS", "direct", "rs_leader", "副局长", "分管信访、劳动保障监察", day(420)),
+        ("349901-ZJ", "direct", "dczj_leader", "副局长", "分管信访", day(420)),
+    ];
+    let by = &principals["leader"];
+    for (unit, kind, user, post, duties, starts_on) in lines {
+        let line = NewResponsibility {
+            unit_id: units[unit],
+            kind: kind.into(),
+            user_id: principals[user].user.id,
+            post: post.into(),
+            duties: duties.into(),
+            starts_on,
+        };
+        svc.assign_responsibility(by, line).await?;
+    }
+    Ok(())
+}
+
+/// Supervision of overdue petitions: the housing bureau was reminded (催办), did not answer in time — the order
+/// escalated — and was then ordered again at the next level (督办), which it answered; the labour bureau has a
+/// reminder running now. The supervision office then recorded an admonition about the official who let the
+/// first petition run over, traced to his decision on it.
+async fn supervision(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mut states = BTreeMap::new();
+    let supervisor = &principals["supervisor"];
+    let overdue_of = |unit: &str| taizhang_store::CaseFilter {
+        kind: Some("petition".into()),
+        handling_unit: Some(units[unit]),
+        clock_status: Some(taizhang_domain::deadline::ClockStatus::Overdue),
+        now: Some(now - Duration::days(12)),
+        limit: 1,
+        ..Default::default()
+    };
+    let mut orders = vec![];
+    for (unit, staff) in [("349900-ZJ", "zj_staff"), ("349900-RS", "rs_staff")] {
+        let found = svc.store.list_cases(&overdue_of(unit)).await.map_err(taizhang_service::se)?.0;
+        if let Some(c) = found.first() {
+            orders.push((unit, staff, c.id, c.title.clone()));
+        }
+    }
+    let order = |level: &str, unit: i64, case: i64, title: &str, days: i64| {
+        f(&[
+            ("title", json!(format!("督促办理：{title}"))),
+            ("level", json!(level)),
+            ("target_unit", json!(unit)),
+            ("requirement", json!("该信访事项已超过办理期限，请抓紧办理并书面反馈办理进展和办结时间")),
+            ("within_days", json!(days)),
+            ("source_case", json!(case)),
+        ])
+    };
+    for (unit, staff, case, title) in &orders {
+        let staff = &principals[staff];
+        if *unit == "349900-ZJ" {
+            let first = order("remind", units[unit], *case, title, 5);
+            let opened = (now - Duration::days(11), supervisor, first, vec![]);
+            let (first_id, _) = play(svc, clock, now, "supervision", opened, vec![]).await?;
+            // Not answered in five days: the system escalates it (the sweeper, a couple of days on).
+            clock.set(now - Duration::days(4) - Duration::hours(1));
+            svc.sweep().await?;
+            let first_state = svc.store.case(first_id).await.map_err(taizhang_service::se)?.map(|c| c.state);
+            *states.entry(first_state.unwrap_or_default()).or_default() += 1;
+            let second = order("supervise", units[unit], *case, title, 7);
+            let answer = f(&[("response", json!("已约谈信访人，维修方案已确定，预计两周内完工，完工后书面答复"))]);
+            let steps = vec![(now - Duration::days(1), staff, "respond", answer)];
+            let (_, st) =
+                play(svc, clock, now, "supervision", (now - Duration::days(4), supervisor, second, vec![]), steps)
+                    .await?;
+            *states.entry(st).or_default() += 1;
+            // 原因倒查: the last decision a staff member of the bureau took on the petition.
+            clock.set(now - Duration::hours(20));
+            let code = svc.store.case(*case).await.map_err(taizhang_service::se)?.map(|c| c.code).unwrap_or_default();
+            let decisions = svc.decisions(supervisor, &code).await?;
+            let cause = decisions.iter().rev().find(|d| d.actor_name == staff.user.display_name);
+            let record = NewAccountability {
+                official_id: staff.user.id,
+                finding: format!("承办的信访事项 {code} 超过法定办理期限未办结，经催办逾期未反馈"),
+                measure: "admonition".into(),
+                decided_by: "临江市纪委监委".into(),
+                decided_on: (now - Duration::days(1)).with_timezone(&china_tz()).format("%Y-%m-%d").to_string(),
+                case_codes: vec![code.clone()],
+                cause_case: cause.map(|_| code.clone()),
+                cause_seq: cause.map(|d| d.seq),
+            };
+            svc.record_accountability(supervisor, record).await?;
+        } else {
+            let reminder = order("remind", units[unit], *case, title, 3);
+            let (_, st) =
+                play(svc, clock, now, "supervision", (now - Duration::days(2), supervisor, reminder, vec![]), vec![])
+                    .await?;
+            *states.entry(st).or_default() += 1;
+        }
+    }
+    Ok(states)
 }
 
 /// (code, name, sector, responsible unit, address) — the sites inspectors visit.

@@ -200,13 +200,19 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
             })?;
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
             println!("台账已启动：http://{addr}/ （接口文档 http://{addr}/api/docs），数据库：{}", svc.store.backend());
-            // Timer actions (an unacknowledged alert climbing its ladder, an overdue rectification escalated)
-            // are taken by the system once a minute; visitor logs past their retention go once an hour.
+            // Warning cards from the clocks, and timer actions (an unacknowledged alert climbing its ladder, an
+            // overdue rectification escalated) are taken by the system once a minute; visitor logs past their retention go once an hour.
             let sweeper = svc.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 for minute in 0u64.. {
                     tick.tick().await;
+                    // Cards first: a clock that runs out is carded red before its timer action stops it.
+                    match sweeper.sweep_cards().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(raised = n, "warning cards raised"),
+                        Err(e) => tracing::error!(error = %e, "card sweep failed"),
+                    }
                     match sweeper.sweep().await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(taken = n, "timer actions taken"),

@@ -146,6 +146,8 @@ const USERS: &[(&str, &str, &[Role], Option<&str>)] = &[
     ("mediator", "dc_jd", &[Role::Mediator], None),
     ("jd_duty", "dc_jd", &[Role::DutyOfficer], None),
     ("jd_leader", "dc_jd", &[Role::Leader], None),
+    ("supervisor", "city", &[Role::SupervisionOffice], None),
+    ("zj_head", "zjj", &[Role::Leader], None),
 ];
 
 /// The test locality's published portal information: residents may address its petition office only.

@@ -12,6 +12,7 @@ mod hazard_api;
 mod helpers;
 mod incident_api;
 mod ledger;
+mod oversight;
 mod petition_api;
 mod portal_pages;
 mod store_conformance;

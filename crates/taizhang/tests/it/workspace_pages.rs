@@ -5,12 +5,12 @@ use serde_json::json;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn};
 
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     cookie: String,
 }
 
-async fn sign_in(app: &TestApp, user: &str) -> Browser {
+pub(crate) async fn sign_in(app: &TestApp, user: &str) -> Browser {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = client.post(app.url("/login")).form(&[("username", user), ("password", PASSWORD)]).send().await.unwrap();
     assert_eq!(r.status(), 303, "login redirects to the work queue");
@@ -22,11 +22,11 @@ async fn sign_in(app: &TestApp, user: &str) -> Browser {
 }
 
 impl Browser {
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
         let r = self.client.get(app.url(path)).header("cookie", &self.cookie).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
-    async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+    pub(crate) async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
         let r = self.client.post(app.url(path)).header("cookie", &self.cookie).form(form).send().await.unwrap();
         let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
         (r.status().as_u16(), r.text().await.unwrap(), loc)
@@ -38,7 +38,7 @@ fn borrowed<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
     form.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page")) + marker.len();
     html[start..].split('"').next().unwrap().to_string()
