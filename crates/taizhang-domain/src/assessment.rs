@@ -249,7 +249,7 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IndicatorScore {
     pub id: String,
     pub name: String,
@@ -261,7 +261,7 @@ pub struct IndicatorScore {
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UnitScore {
     pub indicators: Vec<IndicatorScore>,
     /// Out of the scheme's total weight; None when no indicator applies.
@@ -271,7 +271,7 @@ pub struct UnitScore {
 }
 
 /// A veto condition a unit met: its name, and the count (with its value) that met it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VetoHit {
     pub name: String,
     pub count: String,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use taizhang_domain::access::{in_scope, is_accused};
 use taizhang_domain::assessment::{Scheme, UnitScore, ranks};
 use taizhang_domain::deadline::china_tz;
@@ -88,7 +88,7 @@ pub fn parse_period(s: &str) -> DomainResult<(String, DateTime<Utc>, DateTime<Ut
     Ok((label, start(y, m).ok_or_else(bad)?, start(ey, em).ok_or_else(bad)?))
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssessmentReport {
     pub scheme_id: String,
     pub scheme_name: String,
@@ -110,7 +110,7 @@ pub struct AssessmentReport {
 }
 
 /// An indicator of the scheme: its name and weight, and the counts it divides (to drill down into).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndicatorHead {
     pub id: String,
     pub name: String,
@@ -120,13 +120,13 @@ pub struct IndicatorHead {
 }
 
 /// Units ranked together: the scheme's levels under one parent.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerGroup {
     pub parent: UnitRef,
     pub units: Vec<UnitAssessment>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitAssessment {
     pub unit: UnitRef,
     /// Count id → number of cases (absent: 0).

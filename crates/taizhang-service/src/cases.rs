@@ -129,7 +129,7 @@ pub struct IntakeResult {
     pub possible_duplicates: Vec<CaseSummary>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct UnitRef {
     pub id: i64,
     pub name: String,

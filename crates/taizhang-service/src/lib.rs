@@ -7,6 +7,7 @@ pub mod assessment;
 pub mod auth;
 pub mod cards;
 pub mod cases;
+pub mod circulars;
 pub mod coverage;
 pub mod duty;
 pub mod indicators;

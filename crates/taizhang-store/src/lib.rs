@@ -134,6 +134,11 @@ pub trait Store: Send + Sync {
     async fn accountability_records(&self, unit_path: &str, official: Option<i64>) -> StoreResult<Vec<Accountability>>;
     async fn add_statement(&self, s: Statement) -> StoreResult<i64>;
     async fn statements(&self, record_id: i64) -> StoreResult<Vec<Statement>>;
+    /// Publishes a circular; None when one was published already for its period, unit and scheme.
+    async fn create_circular(&self, c: Circular) -> StoreResult<Option<i64>>;
+    /// Every circular, newest period first.
+    async fn circulars(&self) -> StoreResult<Vec<Circular>>;
+    async fn circular(&self, id: i64) -> StoreResult<Option<Circular>>;
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;

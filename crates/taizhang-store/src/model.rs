@@ -432,3 +432,21 @@ pub struct Statement {
     pub text: String,
     pub at: DateTime<Utc>,
 }
+
+/// A published assessment result with its circular (通报).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Circular {
+    pub id: i64,
+    pub period: String,
+    /// The assessing unit (the publisher's), whose units were ranked.
+    pub unit_id: i64,
+    pub unit_path: String,
+    pub scheme_id: String,
+    pub scheme_version: i64,
+    pub title: String,
+    pub leader_text: String,
+    /// The report as computed when published (JSON).
+    pub report_json: String,
+    pub published_by: i64,
+    pub published_at: DateTime<Utc>,
+}

@@ -42,6 +42,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0010_receptions", include_str!("../migrations/sqlite/0010_receptions.sql")),
     ("0011_booking_record", include_str!("../migrations/sqlite/0011_booking_record.sql")),
     ("0012_oversight", include_str!("../migrations/sqlite/0012_oversight.sql")),
+    ("0013_circulars", include_str!("../migrations/sqlite/0013_circulars.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -56,6 +57,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0010_receptions", include_str!("../migrations/postgres/0010_receptions.sql")),
     ("0011_booking_record", include_str!("../migrations/postgres/0011_booking_record.sql")),
     ("0012_oversight", include_str!("../migrations/postgres/0012_oversight.sql")),
+    ("0013_circulars", include_str!("../migrations/postgres/0013_circulars.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -342,6 +344,25 @@ fn accountability_from(r: &AnyRow) -> StoreResult<Accountability> {
         cause: cause_case.zip(cause_seq),
         recorded_by: r.try_get("recorded_by")?,
         recorded_at: from_us(r.try_get("recorded_us")?),
+    })
+}
+
+const CIRCULAR_COLS: &str = "id, period, unit_id, unit_path, scheme_id, scheme_version, title, leader_text, \
+     report_json, published_by, published_us";
+
+fn circular_from(r: &AnyRow) -> StoreResult<Circular> {
+    Ok(Circular {
+        id: r.try_get("id")?,
+        period: r.try_get("period")?,
+        unit_id: r.try_get("unit_id")?,
+        unit_path: r.try_get("unit_path")?,
+        scheme_id: r.try_get("scheme_id")?,
+        scheme_version: r.try_get("scheme_version")?,
+        title: r.try_get("title")?,
+        leader_text: r.try_get("leader_text")?,
+        report_json: r.try_get("report_json")?,
+        published_by: r.try_get("published_by")?,
+        published_at: from_us(r.try_get("published_us")?),
     })
 }
 
@@ -1239,6 +1260,43 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_circular(&self, c: Circular) -> StoreResult<Option<i64>> {
+        let row = query!(
+            self,
+            "INSERT INTO circulars (period, unit_id, unit_path, scheme_id, scheme_version, title, leader_text, \
+             report_json, published_by, published_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (period, unit_id, scheme_id) DO NOTHING RETURNING id"
+        )
+        .bind(&c.period)
+        .bind(c.unit_id)
+        .bind(&c.unit_path)
+        .bind(&c.scheme_id)
+        .bind(c.scheme_version)
+        .bind(&c.title)
+        .bind(&c.leader_text)
+        .bind(&c.report_json)
+        .bind(c.published_by)
+        .bind(us(c.published_at))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(r.try_get("id")?)).transpose()
+    }
+
+    async fn circulars(&self) -> StoreResult<Vec<Circular>> {
+        let rows = query!(self, &format!("SELECT {CIRCULAR_COLS} FROM circulars ORDER BY period DESC, id DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(circular_from).collect()
+    }
+
+    async fn circular(&self, id: i64) -> StoreResult<Option<Circular>> {
+        let row = query!(self, &format!("SELECT {CIRCULAR_COLS} FROM circulars WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(circular_from).transpose()
     }
 
     async fn create_user(&self, u: NewUser) -> StoreResult<User> {

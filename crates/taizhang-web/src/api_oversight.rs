@@ -10,6 +10,7 @@ use serde::Deserialize;
 use taizhang_service::accountability::{AccountabilityView, CaseRef, Decision, NewAccountability, StatementView};
 use taizhang_service::assessment::{AssessmentReport, CountedCase, IndicatorHead, PeerGroup, UnitAssessment};
 use taizhang_service::cards::{CardList, CardView, UnitCards};
+use taizhang_service::circulars::{CircularView, Mention, NewCircular};
 use taizhang_service::responsibility::{NewResponsibility, ResponsibilityView, Roster};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -20,10 +21,11 @@ use crate::extract::{ApiResult, Auth, ErrorBody, Json};
 #[derive(OpenApi)]
 #[openapi(
     paths(assessment, assessment_cases, roster, assign_responsibility, end_responsibility, cards,
-        accountability_list, record_accountability, accountability_one, add_statement, decisions),
+        accountability_list, record_accountability, accountability_one, add_statement, decisions, circulars,
+        circular_draft, publish_circular, circular_one),
     components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase, Roster,
         ResponsibilityView, NewResponsibility, EndBody, CardList, CardView, UnitCards, AccountabilityView, CaseRef,
-        Decision, StatementView, NewAccountability, StatementBody)),
+        Decision, StatementView, NewAccountability, StatementBody, CircularView, Mention, NewCircular)),
     tags((name = "oversight", description = "责任与考核：责任体系、黄牌红牌预警、问责记录、考核排名及其所依据的案件"))
 )]
 pub struct OversightDoc;
@@ -39,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/accountability/decisions", get(decisions))
         .route("/accountability/{id}", get(accountability_one))
         .route("/accountability/{id}/statements", post(add_statement))
+        .route("/circulars", get(circulars).post(publish_circular))
+        .route("/circulars/draft", get(circular_draft))
+        .route("/circulars/{id}", get(circular_one))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -225,4 +230,48 @@ async fn assessment_cases(
     Q(q): Q<DrillParams>,
 ) -> ApiResult<axum::Json<Vec<CountedCase>>> {
     Ok(axum::Json(s.svc.assessment_cases(&p, &q.period, q.unit, &q.count).await?))
+}
+
+/// Published assessment results with their circulars, for the publishing unit, the units under it and above it.
+#[utoipa::path(get, path = "/api/v1/circulars", tag = "oversight", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CircularView>)))]
+async fn circulars(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<axum::Json<Vec<CircularView>>> {
+    Ok(axum::Json(s.svc.circulars(&p).await?))
+}
+
+/// The circular a period's assessment would give now (not published).
+#[utoipa::path(get, path = "/api/v1/circulars/draft", tag = "oversight", security(("bearer" = [])),
+    params(PeriodParams), responses((status = 200, body = CircularView), (status = 400, body = ErrorBody)))]
+async fn circular_draft(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Q(q): Q<PeriodParams>,
+) -> ApiResult<axum::Json<CircularView>> {
+    let period = q.period.unwrap_or_default();
+    Ok(axum::Json(s.svc.draft_circular(&p, &period).await?))
+}
+
+/// Publish an ended period's assessment with its circular (a leader or the supervision office), frozen with the
+/// scheme's version; once per period.
+#[utoipa::path(post, path = "/api/v1/circulars", tag = "oversight", security(("bearer" = [])),
+    request_body = NewCircular,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn publish_circular(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<NewCircular>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.publish_circular(&p, b).await?)))
+}
+
+/// One published circular with the frozen assessment.
+#[utoipa::path(get, path = "/api/v1/circulars/{id}", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "circular id")),
+    responses((status = 200, body = CircularView), (status = 404, body = ErrorBody)))]
+async fn circular_one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<CircularView>> {
+    Ok(axum::Json(s.svc.circular(&p, parse_id(&id)?).await?))
 }

@@ -20,6 +20,7 @@ use taizhang_service::Principal;
 use taizhang_service::accountability::{AccountabilityView, Decision, MEASURES, NewAccountability};
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
 use taizhang_service::cards::CardList;
+use taizhang_service::circulars::{CircularView, NewCircular};
 use taizhang_service::responsibility::{KINDS, NewResponsibility, Roster};
 
 use crate::AppState;
@@ -35,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/accountability", get(accountability_page).post(record))
         .route("/accountability/{id}", get(record_page))
         .route("/accountability/{id}/statements", post(add_statement))
+        .route("/circulars", get(circulars_page).post(publish))
+        .route("/circulars/new", get(draft_page))
+        .route("/circulars/{id}", get(circular_page))
 }
 
 fn field(form: &[(String, String)], k: &str) -> String {
@@ -448,3 +452,97 @@ impl AccountabilityPage {
 }
 impl LocalTime for AccountabilityPage {}
 impl LocalTime for RecordPage {}
+impl LocalTime for CircularPage {}
+impl LocalTime for CircularsPage {}
+
+// ---------------------------------------------------------------- circulars
+
+#[derive(Template, WebTemplate)]
+#[template(path = "circulars.html")]
+struct CircularsPage {
+    me: Option<Me>,
+    rows: Vec<CircularView>,
+}
+
+async fn circulars_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.circulars(&p).await {
+        Ok(rows) => CircularsPage { me: Some(me(&p)), rows }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "circular.html")]
+struct CircularPage {
+    me: Option<Me>,
+    csrf: String,
+    c: CircularView,
+    /// The draft may be published by the viewer.
+    may_publish: bool,
+    error: Option<String>,
+}
+
+async fn render_draft(
+    s: &AppState,
+    p: &Principal,
+    period: &str,
+    failed: Option<(DomainError, &[(String, String)])>,
+) -> Response {
+    let mut c = match s.svc.draft_circular(p, period).await {
+        Ok(c) => c,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let (status, error) = match failed {
+        Some((e, form)) => {
+            c.title = field(form, "title");
+            c.leader_text = field(form, "leader_text");
+            (StatusCode::BAD_REQUEST, Some(e.message))
+        }
+        None => (StatusCode::OK, None),
+    };
+    let may_publish = (p.has(Role::Leader) || p.has(Role::SupervisionOffice)) && !c.report.running;
+    (status, CircularPage { me: Some(me(p)), csrf: p.csrf_token.clone(), c, may_publish, error }).into_response()
+}
+
+/// The circular a period's assessment gives now, with the form to add the leader's words and publish it.
+async fn draft_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<PeriodQuery>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    render_draft(&s, &p, q.period.as_deref().unwrap_or_default(), None).await
+}
+
+async fn publish(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let c = NewCircular {
+        period: field(&form, "period"),
+        title: field(&form, "title"),
+        leader_text: field(&form, "leader_text"),
+    };
+    match s.svc.publish_circular(&p, c).await {
+        Ok(id) => Redirect::to(&format!("/circulars/{id}")).into_response(),
+        Err(e) => render_draft(&s, &p, &field(&form, "period"), Some((e, &form))).await,
+    }
+}
+
+/// A published circular, print-ready.
+async fn circular_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.circular(&p, id).await {
+        Ok(c) => {
+            CircularPage { me: Some(me(&p)), csrf: String::new(), c, may_publish: false, error: None }.into_response()
+        }
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}

@@ -195,6 +195,30 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let bad = page("/assessment/cases?period=2026-11&unit=x&count=replied".into()).await;
     assert!(bad.contains("缺少单位编号") && !bad.contains("deserialize"), "{bad}");
 
+    // The city's leader publishes November with a circular: 住建局 commended, 人社局 short, with the figures.
+    let publish = json!({"period": "2026-11", "leader_text": "各单位要对照通报查找差距，限期整改。"});
+    let (s, b) = app.post(&t["rs_staff"], "/api/v1/circulars", publish.clone()).await;
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = app.post(&city, "/api/v1/circulars", json!({"period": "2026-12"})).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("period")), "December is still running: {b}");
+    let (s, b) = app.post(&city, "/api/v1/circulars", publish.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let circular = b.as_i64().unwrap();
+    let (s, b) = app.post(&city, "/api/v1/circulars", publish).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("period")), "published once: {b}");
+    let (_, c) = app.get(&t["zj_staff"], &format!("/api/v1/circulars/{circular}")).await;
+    assert_eq!(c["title"], "关于2026 年 11 月信访工作考核情况的通报", "{c}");
+    assert_eq!(
+        c["commended"],
+        json!([{"unit_id": app.units["zjj"], "unit_name": "临江市住建局", "rank": 1, "total": 100.0, "why": "100 分，第 1 名"}])
+    );
+    assert_eq!(c["short"][0]["unit_name"], "临江市人社局");
+    assert_eq!(c["short"][0]["why"], "12.5 分；按期办结率 33.33%（1/3），满意率 0%（0/1）", "{c}");
+    let circular_page = page(format!("/circulars/{circular}")).await;
+    assert!(circular_page.contains("各单位要对照通报查找差距") && circular_page.contains("第 1 版"), "{circular_page}");
+    let draft = page("/circulars/new?period=2026-11".into()).await;
+    assert!(draft.contains("尚未发布") && draft.contains("发布通报"), "{draft}");
+
     // The locality changes the weights and the veto, as data, under a new version: the same cases, new
     // figures. 按期办结 70, the others 10; a veto on any acceptance overdue and open (H at the housing bureau).
     // 住建局: 90 of 90 → 100, but vetoed: ranked after 人社局 (10 of 90 → 11.11).
@@ -221,6 +245,10 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         "{zj}"
     );
     assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(11.11), Some(1)), "{rs}");
+    // The published result keeps the version and the figures it was published with.
+    let kept = serde_json::to_value(svc.circular(&p, circular).await.unwrap()).unwrap();
+    assert_eq!(kept["report"]["scheme_version"], 1);
+    assert_eq!(unit(&kept["report"], "临江市住建局")["rank"], 1, "{kept}");
     std::fs::remove_file(app.loc.data_dir.join("assessment.toml")).unwrap();
 
     // Version 1 was recorded when the server started: a changed text under the same version is refused.
