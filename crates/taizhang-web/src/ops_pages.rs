@@ -39,7 +39,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sites/{code}/visitors/{id}/sign-out", post(sign_out))
 }
 
-fn field(form: &[(String, String)], k: &str) -> String {
+/// A form field's value, trimmed; empty when absent.
+pub(crate) fn field(form: &[(String, String)], k: &str) -> String {
     form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
 }
 

@@ -24,7 +24,8 @@ use taizhang_service::circulars::{CircularView, NewCircular};
 use taizhang_service::responsibility::{KINDS, NewResponsibility, Roster};
 
 use crate::AppState;
-use crate::pages::{Me, local, me, refusal, staff, staff_writing};
+use crate::ops_pages::field;
+use crate::pages::{Me, local, me, refusal, refused_form, staff, staff_writing};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -39,10 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/circulars", get(circulars_page).post(publish))
         .route("/circulars/new", get(draft_page))
         .route("/circulars/{id}", get(circular_page))
-}
-
-fn field(form: &[(String, String)], k: &str) -> String {
-    form.iter().find(|(f, _)| f == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -158,10 +155,7 @@ async fn render_roster(
     units.sort();
     let people =
         users.iter().filter(|u| u.active && u.unit_id == unit).map(|u| (u.id, u.display_name.clone())).collect();
-    let (status, error, form) = match failed {
-        Some((e, form)) => (StatusCode::BAD_REQUEST, Some(e.message), form.iter().cloned().collect()),
-        None => (StatusCode::OK, None, BTreeMap::new()),
-    };
+    let (status, error, form) = refused_form(failed);
     let page = RosterPage {
         me: Some(me(p)),
         csrf: p.csrf_token.clone(),
@@ -309,10 +303,7 @@ async fn render_accountability(
             officials.push((u.id, format!("{} · {}", u.display_name, unit.name)));
         }
     }
-    let (mut status, mut error, form) = match failed {
-        Some((e, form)) => (StatusCode::BAD_REQUEST, Some(e.message), form.iter().cloned().collect()),
-        None => (StatusCode::OK, None, BTreeMap::new()),
-    };
+    let (mut status, mut error, form) = refused_form(failed);
     let trace = trace.unwrap_or_default().trim().to_string();
     let mut decisions = vec![];
     if office && !trace.is_empty() {
