@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use taizhang_domain::access::Role;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::{Accountability, Statement};
+use taizhang_store::{Accountability, Statement, Unit, User};
 
 use crate::{Principal, Service, se};
 
@@ -94,6 +94,21 @@ pub struct AccountabilityView {
     pub statements: Vec<StatementView>,
     /// Whether the viewer is the official (who may add a statement).
     pub own: bool,
+}
+
+/// Names of accounts and units by id.
+struct Names {
+    users: Vec<User>,
+    units: Vec<Unit>,
+}
+
+impl Names {
+    fn user(&self, id: i64) -> String {
+        self.users.iter().find(|u| u.id == id).map(|u| u.display_name.clone()).unwrap_or_default()
+    }
+    fn unit(&self, id: i64) -> String {
+        self.units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default()
+    }
 }
 
 fn bad(msg: impl Into<String>, field: &str) -> DomainError {
@@ -195,42 +210,35 @@ impl Service {
         let id = self.case_id_of(p, code, "case").await?;
         let row = self.store.case(id).await.map_err(se)?.ok_or_else(|| not_found(id))?;
         let events = self.store.case_events(id).await.map_err(se)?;
-        let mut out = vec![];
-        for e in events.iter().filter(|e| e.actor_id.is_some()) {
-            out.push(self.decision_of(&row.code, &row.kind, e).await?);
-        }
-        Ok(out)
+        let names = self.names().await?;
+        Ok(events
+            .iter()
+            .filter(|e| e.actor_id.is_some())
+            .map(|e| self.decision_of(&names, &row.code, &row.kind, e))
+            .collect())
     }
 
-    async fn decision_of(
-        &self,
-        code: &str,
-        kind: &str,
-        e: &taizhang_domain::ledger::CaseEvent,
-    ) -> DomainResult<Decision> {
+    /// Every account's and unit's name, loaded once for a page of records or decisions.
+    async fn names(&self) -> DomainResult<Names> {
+        Ok(Names { users: self.store.users().await.map_err(se)?, units: self.store.units().await.map_err(se)? })
+    }
+
+    fn decision_of(&self, names: &Names, code: &str, kind: &str, e: &taizhang_domain::ledger::CaseEvent) -> Decision {
         let action_name = self
             .workflows
             .get(kind)
             .ok()
             .and_then(|d| d.action(&e.action).map(|a| a.name.clone()))
             .unwrap_or_else(|| e.action.clone());
-        let actor = match e.actor_id {
-            Some(id) => self.store.user(id).await.map_err(se)?,
-            None => None,
-        };
-        let unit = match e.actor_unit {
-            Some(id) => self.store.unit(id).await.map_err(se)?,
-            None => None,
-        };
-        Ok(Decision {
+        Decision {
             case_id: e.case_id,
             case_code: code.to_string(),
             seq: e.case_seq,
             action_name,
-            actor_name: actor.map(|u| u.display_name).unwrap_or_default(),
-            actor_unit: unit.map(|u| u.name).unwrap_or_default(),
+            actor_name: e.actor_id.map(|id| names.user(id)).unwrap_or_default(),
+            actor_unit: e.actor_unit.map(|id| names.unit(id)).unwrap_or_default(),
             at: e.at,
-        })
+        }
     }
 
     /// The records the viewer may read: as the supervision office, those about officials of its subtree; as an
@@ -243,9 +251,10 @@ impl Service {
         };
         let what = if mine { "本人问责记录" } else { "问责记录列表" };
         self.audit(Some(p), None, "accountability_listed", None, "ok", format!("{what} {} 条", records.len())).await?;
+        let names = self.names().await?;
         let mut out = vec![];
         for r in records {
-            out.push(self.accountability_view(p, r).await?);
+            out.push(self.accountability_view(p, &names, r).await?);
         }
         Ok(out)
     }
@@ -263,7 +272,7 @@ impl Service {
             return Err(not_found(id));
         };
         self.audit(Some(p), None, "accountability_read", Some(format!("accountability:{id}")), "ok", "").await?;
-        self.accountability_view(p, r).await
+        self.accountability_view(p, &self.names().await?, r).await
     }
 
     /// The official adds a statement to a record about himself, audited.
@@ -283,10 +292,14 @@ impl Service {
         self.audit(Some(p), None, "accountability_statement", Some(format!("accountability:{id}")), "ok", "").await
     }
 
-    async fn accountability_view(&self, p: &Principal, r: Accountability) -> DomainResult<AccountabilityView> {
-        let users = self.store.users().await.map_err(se)?;
-        let name = |id: i64| users.iter().find(|u| u.id == id).map(|u| u.display_name.clone()).unwrap_or_default();
-        let unit_name = self.store.unit(r.unit_id).await.map_err(se)?.map(|u| u.name).unwrap_or_default();
+    async fn accountability_view(
+        &self,
+        p: &Principal,
+        names: &Names,
+        r: Accountability,
+    ) -> DomainResult<AccountabilityView> {
+        let name = |id: i64| names.user(id);
+        let unit_name = names.unit(r.unit_id);
         let mut cases = vec![];
         for id in &r.case_ids {
             match self.store.case(*id).await.map_err(se)? {
@@ -305,7 +318,7 @@ impl Service {
                 let events = self.store.case_events(case_id).await.map_err(se)?;
                 match (row, events.iter().find(|e| e.case_seq == seq)) {
                     (Some(row), Some(e)) if Self::visible_to(p, &row) => {
-                        Some(self.decision_of(&row.code, &row.kind, e).await?)
+                        Some(self.decision_of(names, &row.code, &row.kind, e))
                     }
                     _ => None,
                 }

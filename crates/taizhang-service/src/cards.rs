@@ -115,6 +115,7 @@ impl Service {
                 issued_at: now,
                 case_code: row.code.clone(),
                 case_title: row.title.clone(),
+                case_kind: row.kind.clone(),
             });
         }
         // The projection's deadline disagrees with the clocks (a rule changed): correct it, or the case would
@@ -141,7 +142,7 @@ impl Service {
                 if k.colour == "red" {
                     who.push(NotifyWho::FirstResponsible);
                 }
-                let clock_name = self.clock_name(k.case_id, &k.clock).await;
+                let clock_name = self.clock_name(k);
                 let due = k.due_at.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M");
                 let what =
                     if k.colour == "red" { format!("已于 {due} 超期") } else { format!("将于 {due} 到期") };
@@ -174,13 +175,13 @@ impl Service {
         }
     }
 
-    async fn clock_name(&self, case_id: i64, clock: &str) -> String {
-        let Ok(Some(row)) = self.store.case(case_id).await else { return clock.to_string() };
+    /// The name of a card's clock in its case's current definition.
+    fn clock_name(&self, k: &Card) -> String {
         self.workflows
-            .get(&row.kind)
+            .get(&k.case_kind)
             .ok()
-            .and_then(|d| d.clock(clock).map(|c| c.name.clone()))
-            .unwrap_or_else(|| clock.to_string())
+            .and_then(|d| d.clock(&k.clock).map(|c| c.name.clone()))
+            .unwrap_or_else(|| k.clock.clone())
     }
 
     /// Cards raised in [from, to) on cases held by units in the viewer's subtree, newest first, with counts per
@@ -197,7 +198,6 @@ impl Service {
         let cards = self.store.cards(&p.unit.path, from, to).await.map_err(se)?;
         let units = self.store.units().await.map_err(se)?;
         let unit_name = |id: i64| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
-        let mut kinds = BTreeMap::new();
         let mut per: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
         let mut views = vec![];
         for k in cards {
@@ -207,20 +207,13 @@ impl Service {
             } else {
                 e.0 += 1;
             }
-            let kind = match kinds.get(&k.case_id) {
-                Some(kind) => kind,
-                None => {
-                    let kind = self.store.case(k.case_id).await.map_err(se)?.map(|r| r.kind).unwrap_or_default();
-                    kinds.entry(k.case_id).or_insert(kind)
-                }
-            };
-            let clock_name = self.workflows.get(kind).ok().and_then(|d| d.clock(&k.clock).map(|c| c.name.clone()));
+            let clock_name = self.clock_name(&k);
             views.push(CardView {
                 id: k.id,
                 case_id: k.case_id,
                 case_code: k.case_code,
                 case_title: k.case_title,
-                clock_name: clock_name.unwrap_or_else(|| k.clock.clone()),
+                clock_name,
                 clock: k.clock,
                 colour: k.colour,
                 due_at: k.due_at,

@@ -94,13 +94,18 @@ impl Service {
         }
     }
 
-    /// Adds a line to a unit's roster, audited. A new first-responsible person ends the current one's line on
-    /// the day before.
-    pub async fn assign_responsibility(&self, p: &Principal, r: NewResponsibility) -> DomainResult<i64> {
-        let unit = self.roster_unit(p, r.unit_id).await?;
+    async fn require_roster_keeper(&self, p: &Principal, unit_id: i64) -> DomainResult<()> {
+        let unit = self.roster_unit(p, unit_id).await?;
         if !Self::may_keep_roster(p, &unit) {
             return Err(DomainError::new(ErrorCode::Forbidden, "只有本单位或上级单位的领导、督查室可以调整责任人"));
         }
+        Ok(())
+    }
+
+    /// Adds a line to a unit's roster, audited. A new first-responsible person ends the current one's line on
+    /// the day before.
+    pub async fn assign_responsibility(&self, p: &Principal, r: NewResponsibility) -> DomainResult<i64> {
+        self.require_roster_keeper(p, r.unit_id).await?;
         if kind_name(&r.kind).is_empty() {
             return Err(bad("责任类别应为第一责任人、直接责任人或一岗双责", "kind"));
         }
@@ -152,19 +157,16 @@ impl Service {
 
     /// Gives a current line its last day (the person left the post), audited.
     pub async fn end_responsibility(&self, p: &Principal, unit_id: i64, id: i64, ends_on: &str) -> DomainResult<()> {
-        let unit = self.roster_unit(p, unit_id).await?;
-        if !Self::may_keep_roster(p, &unit) {
-            return Err(DomainError::new(ErrorCode::Forbidden, "只有本单位或上级单位的领导、督查室可以调整责任人"));
-        }
+        self.require_roster_keeper(p, unit_id).await?;
         let ends = day(ends_on, "ends_on")?;
         let lines = self.store.responsibilities(&[unit_id]).await.map_err(se)?;
         let Some(line) = lines.iter().find(|l| l.id == id) else {
             return Err(DomainError::new(ErrorCode::NotFound, format!("责任记录 {id} 不存在")));
         };
-        if ends.format("%Y-%m-%d").to_string() < line.starts_on {
+        let ends_on = ends.format("%Y-%m-%d").to_string();
+        if ends_on < line.starts_on {
             return Err(bad("离任日期不能早于任职日期", "ends_on"));
         }
-        let ends_on = ends.format("%Y-%m-%d").to_string();
         if !self.store.end_responsibility(id, &ends_on, p.user.id, self.now()).await.map_err(se)? {
             return Err(bad("该责任记录已经结束", "ends_on"));
         }

@@ -399,9 +399,10 @@ pub struct Card {
     pub unit_id: i64,
     pub unit_path: String,
     pub issued_at: DateTime<Utc>,
-    /// Read back with the card (ignored when writing).
+    /// The case's code, title and kind, read back with the card (ignored when writing).
     pub case_code: String,
     pub case_title: String,
+    pub case_kind: String,
 }
 
 /// An accountability record (责任追究) about an official.

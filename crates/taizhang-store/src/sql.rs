@@ -1145,7 +1145,7 @@ impl Store for SqlStore {
         let rows = query!(
             self,
             "SELECT k.id, k.case_id, k.clock, k.due_us, k.colour, k.unit_id, k.unit_path, k.issued_us, \
-             c.code, c.title FROM cards k JOIN cases c ON c.id = k.case_id \
+             c.code, c.title, c.kind FROM cards k JOIN cases c ON c.id = k.case_id \
              WHERE k.issued_us >= ? AND k.issued_us < ? AND k.unit_path LIKE ? ORDER BY k.issued_us DESC, k.id DESC"
         )
         .bind(us(from))
@@ -1166,6 +1166,7 @@ impl Store for SqlStore {
                     issued_at: from_us(r.try_get("issued_us")?),
                     case_code: r.try_get("code")?,
                     case_title: r.try_get("title")?,
+                    case_kind: r.try_get("kind")?,
                 })
             })
             .collect()
