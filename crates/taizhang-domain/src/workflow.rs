@@ -993,6 +993,11 @@ impl Registry {
     pub fn all(&self) -> impl Iterator<Item = &WorkflowDef> {
         self.current.values().map(|(d, _)| d)
     }
+
+    /// Every loaded version of every kind, current and earlier.
+    pub fn all_versions(&self) -> impl Iterator<Item = &WorkflowDef> {
+        self.versions.values()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

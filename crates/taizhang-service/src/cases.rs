@@ -284,6 +284,15 @@ pub struct ListQuery {
     pub unit: Option<i64>,
     /// Handled by this unit.
     pub handling_unit: Option<i64>,
+    /// Held by this unit: handled by it, or registered by it and not handed on (how the dashboard counts).
+    pub held: Option<i64>,
+    /// Held by a unit of this unit's subtree.
+    pub held_within: Option<i64>,
+    /// Closed (in a terminal state) or, with `false`, still open.
+    pub closed: Option<bool>,
+    /// Closed in [closed_from, closed_to): the state was entered then (implies `closed`).
+    pub closed_from: Option<DateTime<Utc>>,
+    pub closed_to: Option<DateTime<Utc>>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
     /// About this site (code).
@@ -368,6 +377,7 @@ pub fn project(
     paths: &UnitPaths,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    state_since: DateTime<Utc>,
 ) -> DomainResult<CaseRow> {
     let f = |k: &str| state.field_str(k).map(str::to_string);
     let path = |u: Option<i64>| u.and_then(|u| paths.get(&u).cloned());
@@ -402,6 +412,7 @@ pub fn project(
         parent_id: state.parent,
         next_timer_at,
         site_code: def.site_field().and_then(|s| f(&s.id)),
+        state_since,
     })
 }
 
@@ -1097,7 +1108,7 @@ impl Service {
             let state =
                 apply_event(&def, None, &ev_payload.facts(slot.seq, &action.id, now, who.actor_id, who.actor_unit))?;
             let event = chained_event(&slot, now, &who, &action.id, None, &state, &ev_payload);
-            let case = project(&svc, &def, &state, slot.case_id, &intake, &paths, now, now)?;
+            let case = project(&svc, &def, &state, slot.case_id, &intake, &paths, now, now, now)?;
             Ok(Built { event, case, parties, attachments })
         };
         let append = AppendRequest {
@@ -1463,7 +1474,8 @@ impl Service {
                     &ev_payload.facts(slot.seq, &action, now, who.actor_id, who.actor_unit),
                 )?;
                 let event = chained_event(&slot, now, &who, &action, Some(&state), &new_state, &ev_payload);
-                let case = project(&svc, &def, &new_state, row_c.id, &first, &paths, row_c.created_at, now)?;
+                let since = if new_state.state == row_c.state { row_c.state_since } else { now };
+                let case = project(&svc, &def, &new_state, row_c.id, &first, &paths, row_c.created_at, now, since)?;
                 Ok(Built { event, case, parties: vec![], attachments: vec![] })
             }),
         })
@@ -1705,6 +1717,18 @@ impl Service {
         Ok(true)
     }
 
+    /// Every (kind, state) that ends a case, in any loaded version of its definition.
+    pub fn terminal_states(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .workflows
+            .all_versions()
+            .flat_map(|d| d.states.iter().filter(|s| s.terminal).map(|s| (d.kind.clone(), s.id.clone())))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Lists the cases in the user's scope, accusations against them excluded.
     pub async fn list(&self, p: &Principal, q: &ListQuery) -> DomainResult<CasePage> {
         self.require_case_worker(p)?;
@@ -1723,11 +1747,22 @@ impl Service {
             Some(u) => Some(self.unit_or_err(u).await?.path),
             None => None,
         };
+        let held_under = match q.held_within {
+            Some(u) => Some(self.unit_or_err(u).await?.path),
+            None => None,
+        };
+        let closed = if q.closed_from.is_some() || q.closed_to.is_some() { Some(true) } else { q.closed };
         let filter = CaseFilter {
             kind: q.kind.clone(),
             state: q.state.clone(),
             handling_unit: q.handling_unit,
             registered_under,
+            held_by: q.held,
+            held_under,
+            closed,
+            terminal_states: if closed.is_some() { self.terminal_states() } else { vec![] },
+            state_since_from: q.closed_from,
+            state_since_to: q.closed_to,
             category: q.category.clone(),
             matter_type: q.matter_type.clone(),
             site_code: q.site.clone(),

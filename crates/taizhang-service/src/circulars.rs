@@ -93,7 +93,7 @@ pub fn mentions(r: &AssessmentReport) -> (Vec<Mention>, Vec<Mention>) {
 }
 
 impl Service {
-    fn may_read_circular(p: &Principal, c: &Circular) -> bool {
+    pub(crate) fn may_read_circular(p: &Principal, c: &Circular) -> bool {
         p.unit.path.starts_with(&c.unit_path) || c.unit_path.starts_with(&p.unit.path)
     }
 

@@ -9,6 +9,7 @@ pub mod cards;
 pub mod cases;
 pub mod circulars;
 pub mod coverage;
+pub mod dashboard;
 pub mod duty;
 pub mod indicators;
 pub mod notify;

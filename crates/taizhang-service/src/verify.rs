@@ -1,7 +1,7 @@
 //! `taizhang verify`: checks both chains (case events and audit) page by page, and every case row against a
 //! replay of its own events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Map;
@@ -9,7 +9,7 @@ use taizhang_domain::DomainResult;
 use taizhang_domain::attachment::AttachmentRef;
 use taizhang_domain::ledger::{ChainBreak, ChainWalker, sm3_hex};
 use taizhang_domain::workflow::{CaseState, EventPayload, apply_event};
-use taizhang_store::CaseRow;
+use taizhang_store::{CaseRow, TallyKey};
 
 use crate::cases::{intake_facts, parties_digest, project};
 use crate::{Service, se};
@@ -74,6 +74,7 @@ impl Service {
 
         // 3. Every case row, rebuilt from its own events; and no history without its case row.
         let mut cases = 0;
+        let mut tallies = BTreeMap::new();
         let mut after = 0;
         loop {
             let ids = self.store.case_ids_page(after, PAGE).await.map_err(se)?;
@@ -82,7 +83,7 @@ impl Service {
             for id in ids {
                 cases += 1;
                 cases_in_history.remove(&id);
-                if let Some(p) = self.verify_case(id).await?
+                if let Some(p) = self.verify_case(id, &mut tallies).await?
                     && problems.len() < MAX_PROBLEMS
                 {
                     problems.push(p);
@@ -92,11 +93,41 @@ impl Service {
         for id in cases_in_history.iter().take(MAX_PROBLEMS.saturating_sub(problems.len())) {
             problems.push(format!("案件 id {id} 有事件记录，但案件本身被删除"));
         }
+        // The dashboard's tallies must be exactly the counts of the case rows.
+        let mut stored: BTreeMap<TallyKey, i64> =
+            self.store.all_tallies().await.map_err(se)?.into_iter().map(|t| (t.key, t.n)).collect();
+        for (key, n) in &tallies {
+            let found = stored.remove(key).unwrap_or(0);
+            if found != *n && problems.len() < MAX_PROBLEMS {
+                problems.push(format!(
+                    "统计表 {} {} 单位 {} {} {}：存储 {found} 件，案件记录为 {n} 件",
+                    key.name.as_str(),
+                    key.bucket,
+                    key.unit_id,
+                    key.kind,
+                    key.tag
+                ));
+            }
+        }
+        for (key, n) in stored.into_iter().take(MAX_PROBLEMS.saturating_sub(problems.len())) {
+            problems.push(format!(
+                "统计表 {} {} 单位 {} {} {}：存储 {n} 件，案件记录为 0 件",
+                key.name.as_str(),
+                key.bucket,
+                key.unit_id,
+                key.kind,
+                key.tag
+            ));
+        }
         Ok(VerifyReport { ok: problems.is_empty(), events, events_head, audit_records, audit_head, cases, problems })
     }
 
-    async fn verify_case(&self, id: i64) -> DomainResult<Option<String>> {
+    /// Checks one case against its history and adds what it counts in the tallies to `tallies`.
+    async fn verify_case(&self, id: i64, tallies: &mut BTreeMap<TallyKey, i64>) -> DomainResult<Option<String>> {
         let Some(row) = self.store.case(id).await.map_err(se)? else { return Ok(None) };
+        for k in row.tally_facts().keys() {
+            *tallies.entry(k).or_default() += 1;
+        }
         let name = format!("案件 {}（id {id}）", row.code);
         let events = self.store.case_events(id).await.map_err(se)?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
@@ -111,6 +142,7 @@ impl Service {
             Err(e) => return Ok(Some(format!("{name}：{}", e.message))),
         };
         let mut state: Option<CaseState> = None;
+        let mut state_since = first.at;
         let mut recorded_files = vec![];
         for (i, e) in events.iter().enumerate() {
             let at = format!("{name}第 {} 条事件（seq {}）", e.case_seq, e.seq);
@@ -135,6 +167,10 @@ impl Service {
             if next.state != e.to_state {
                 return Ok(Some(format!("{at}：记录的结果状态 {} 与重放结果 {} 不符", e.to_state, next.state)));
             }
+            // `from_state` was checked against the state before this event above.
+            if e.from_state.as_deref() != Some(next.state.as_str()) {
+                state_since = e.at;
+            }
             if i == 0 {
                 let parties: Vec<_> = self.store.parties(id).await.map_err(se)?.into_iter().map(|p| p.party).collect();
                 let digest = (!parties.is_empty()).then(|| parties_digest(&parties));
@@ -156,7 +192,7 @@ impl Service {
             Ok(p) => p,
             Err(e) => return Ok(Some(format!("{name}：{}", e.message))),
         };
-        let expected = project(self, &def, &state, id, &intake, &paths, first.at, last.at)?;
+        let expected = project(self, &def, &state, id, &intake, &paths, first.at, last.at, state_since)?;
         let diffs = differences(&row, &expected);
         Ok((!diffs.is_empty()).then(|| format!("{name}的记录与事件历史不符：{}", diffs.join("；"))))
     }
@@ -226,6 +262,7 @@ fn differences(row: &CaseRow, expected: &CaseRow) -> Vec<String> {
     cmp("更新时间", row.updated_at.to_rfc3339(), expected.updated_at.to_rfc3339());
     cmp("来源案件", format!("{:?}", row.parent_id), format!("{:?}", expected.parent_id));
     cmp("场所", format!("{:?}", row.site_code), format!("{:?}", expected.site_code));
+    cmp("进入当前状态时间", row.state_since.to_rfc3339(), expected.state_since.to_rfc3339());
     if row.state_json != expected.state_json {
         diffs.push("完整状态数据与事件重放结果不符".into());
     }

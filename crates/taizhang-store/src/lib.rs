@@ -127,6 +127,27 @@ pub trait Store: Send + Sync {
     async fn create_cards(&self, cards: Vec<Card>) -> StoreResult<Vec<Card>>;
     /// Cards raised in [from, to) for cases handled in the subtree of `unit_path`, newest first.
     async fn cards(&self, unit_path: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Card>>;
+    /// Cards raised in [from, to) in the subtree of `unit_path`, counted per unit: (unit, yellow, red).
+    async fn card_counts(
+        &self,
+        unit_path: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(i64, i64, i64)>>;
+    /// The rows of one tally with buckets in [from, to] for units in the subtree of `unit_path` (zero counts
+    /// left out).
+    async fn tallies(&self, name: TallyName, from: i64, to: i64, unit_path: &str) -> StoreResult<Vec<Tally>>;
+    /// Every tally row with a count other than zero (for `verify`).
+    async fn all_tallies(&self) -> StoreResult<Vec<Tally>>;
+    /// The cases held in the subtree of `unit_path` whose nearest deadline (`Due`) or its warning start (`Warn`)
+    /// lies in [from, to): (holding unit, kind) of each.
+    async fn deadlines_between(
+        &self,
+        name: TallyName,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        unit_path: &str,
+    ) -> StoreResult<Vec<(i64, String)>>;
     async fn create_accountability(&self, r: Accountability) -> StoreResult<i64>;
     async fn accountability(&self, id: i64) -> StoreResult<Option<Accountability>>;
     /// Records about officials of units in the subtree of `unit_path`, or (when `official` is given) about one

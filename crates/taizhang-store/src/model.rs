@@ -222,6 +222,114 @@ pub struct CaseRow {
     pub next_timer_at: Option<DateTime<Utc>>,
     /// The site the case is about (the kind's `site` field).
     pub site_code: Option<String>,
+    /// When the case entered its current state (its closing time once that state is terminal).
+    pub state_since: DateTime<Utc>,
+}
+
+/// The running tallies of the case projection (migration 0014): each case counts once in each, under the unit
+/// holding it, else the unit that registered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TallyName {
+    /// Tag: category; bucket: the month registered (`yyyymm`, China time).
+    Received,
+    /// Tag: state; bucket: the month the case entered that state.
+    State,
+    /// Bucket: the day its nearest running deadline falls (`yyyymmdd`); no count without a running clock.
+    Due,
+    /// Bucket: the day that deadline's warning period starts.
+    Warn,
+}
+
+impl TallyName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::State => "state",
+            Self::Due => "due",
+            Self::Warn => "warn",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TallyKey {
+    pub name: TallyName,
+    pub bucket: i64,
+    pub unit_id: i64,
+    pub kind: String,
+    pub tag: String,
+}
+
+/// A tally row: how many cases count under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub key: TallyKey,
+    pub n: i64,
+}
+
+/// `yyyymm` of an instant in China time.
+pub fn month_bucket(at: DateTime<Utc>) -> i64 {
+    use chrono::Datelike;
+    let d = at.with_timezone(&taizhang_domain::deadline::TZ);
+    i64::from(d.year()) * 100 + i64::from(d.month())
+}
+
+/// `yyyymmdd` of an instant in China time.
+pub fn day_bucket(at: DateTime<Utc>) -> i64 {
+    use chrono::Datelike;
+    let d = at.with_timezone(&taizhang_domain::deadline::TZ);
+    i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day())
+}
+
+/// The columns of a case row the tallies depend on.
+pub struct TallyFacts<'a> {
+    pub kind: &'a str,
+    pub category: Option<&'a str>,
+    pub state: &'a str,
+    pub unit_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub state_since: DateTime<Utc>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub next_warn_at: Option<DateTime<Utc>>,
+}
+
+impl TallyFacts<'_> {
+    /// The keys a case with these facts counts under, one per tally it is in.
+    pub fn keys(&self) -> Vec<TallyKey> {
+        let key = |name, bucket, tag: &str| TallyKey {
+            name,
+            bucket,
+            unit_id: self.unit_id,
+            kind: self.kind.to_string(),
+            tag: tag.to_string(),
+        };
+        let mut keys = vec![
+            key(TallyName::Received, month_bucket(self.created_at), self.category.unwrap_or("")),
+            key(TallyName::State, month_bucket(self.state_since), self.state),
+        ];
+        if let Some(due) = self.next_due_at {
+            keys.push(key(TallyName::Due, day_bucket(due), ""));
+        }
+        if let Some(warn) = self.next_warn_at {
+            keys.push(key(TallyName::Warn, day_bucket(warn), ""));
+        }
+        keys
+    }
+}
+
+impl CaseRow {
+    pub fn tally_facts(&self) -> TallyFacts<'_> {
+        TallyFacts {
+            kind: &self.kind,
+            category: self.category.as_deref(),
+            state: &self.state,
+            unit_id: self.handling_unit.unwrap_or(self.registered_unit),
+            created_at: self.created_at,
+            state_since: self.state_since,
+            next_due_at: self.next_due_at,
+            next_warn_at: self.next_warn_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +436,17 @@ pub struct CaseFilter {
     pub handling_unit: Option<i64>,
     /// Cases registered in this unit's subtree.
     pub registered_under: Option<String>,
+    /// Cases held by this unit (handled by it, or registered by it and not yet handed to anyone) — the unit a
+    /// case is counted under in the tallies.
+    pub held_by: Option<i64>,
+    /// Cases held by a unit of this subtree (same rule).
+    pub held_under: Option<String>,
+    /// Cases in (`Some(true)`) or not in (`Some(false)`) one of `terminal_states` (kind, state).
+    pub closed: Option<bool>,
+    pub terminal_states: Vec<(String, String)>,
+    /// Cases that entered their current state in [from, to).
+    pub state_since_from: Option<DateTime<Utc>>,
+    pub state_since_to: Option<DateTime<Utc>>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
     /// Cases about this site.

@@ -43,6 +43,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0011_booking_record", include_str!("../migrations/sqlite/0011_booking_record.sql")),
     ("0012_oversight", include_str!("../migrations/sqlite/0012_oversight.sql")),
     ("0013_circulars", include_str!("../migrations/sqlite/0013_circulars.sql")),
+    ("0014_tallies", include_str!("../migrations/sqlite/0014_tallies.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -58,6 +59,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0011_booking_record", include_str!("../migrations/postgres/0011_booking_record.sql")),
     ("0012_oversight", include_str!("../migrations/postgres/0012_oversight.sql")),
     ("0013_circulars", include_str!("../migrations/postgres/0013_circulars.sql")),
+    ("0014_tallies", include_str!("../migrations/postgres/0014_tallies.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -277,7 +279,7 @@ fn session_from(r: &AnyRow) -> StoreResult<Session> {
 
 const CASE_COLS: &str = "id, code, kind, state, version, region, registered_unit, registered_unit_path, handling_unit, handling_unit_path, \
     cohandling, accused_unit_path, accused_users, matter_type, category, channel, title, query_secret_hash, \
-    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json, parent_id, next_timer_us, site_code";
+    client_request_id, created_us, updated_us, next_due_us, next_warn_us, state_json, parent_id, next_timer_us, site_code, state_since_us";
 
 fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
     Ok(CaseRow {
@@ -308,7 +310,79 @@ fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
         parent_id: r.try_get("parent_id")?,
         next_timer_at: deadline_from(r.try_get("next_timer_us")?),
         site_code: r.try_get("site_code")?,
+        state_since: from_us(r.try_get("state_since_us")?),
     })
+}
+
+/// What `append` and `set_next_deadline` read of a case before changing it, to move its tally counts.
+const TALLY_COLS: &str = "version, kind, category, state, registered_unit, handling_unit, created_us, state_since_us, next_due_us, next_warn_us";
+
+fn tally_keys_of(r: &AnyRow) -> StoreResult<Vec<TallyKey>> {
+    let (kind, category, state): (String, Option<String>, String) =
+        (r.try_get("kind")?, r.try_get("category")?, r.try_get("state")?);
+    let handling: Option<i64> = r.try_get("handling_unit")?;
+    Ok(TallyFacts {
+        kind: &kind,
+        category: category.as_deref(),
+        state: &state,
+        unit_id: handling.map_or_else(|| r.try_get("registered_unit"), Ok)?,
+        created_at: from_us(r.try_get("created_us")?),
+        state_since: from_us(r.try_get("state_since_us")?),
+        next_due_at: deadline_from(r.try_get("next_due_us")?),
+        next_warn_at: deadline_from(r.try_get("next_warn_us")?),
+    }
+    .keys())
+}
+
+fn tally_keys(c: &CaseRow) -> Vec<TallyKey> {
+    c.tally_facts().keys()
+}
+
+fn tally_from(r: &AnyRow) -> StoreResult<Tally> {
+    let name: String = r.try_get("name")?;
+    let name = [TallyName::Received, TallyName::State, TallyName::Due, TallyName::Warn]
+        .into_iter()
+        .find(|n| n.as_str() == name)
+        .ok_or_else(|| StoreError::Domain(DomainError::new(ErrorCode::Internal, format!("未知的统计项 {name}"))))?;
+    Ok(Tally {
+        key: TallyKey {
+            name,
+            bucket: r.try_get("bucket")?,
+            unit_id: r.try_get("unit_id")?,
+            kind: r.try_get("kind")?,
+            tag: r.try_get("tag")?,
+        },
+        n: r.try_get("n")?,
+    })
+}
+
+impl SqlStore {
+    /// Moves one case's counts from the keys it counted under to the keys it counts under now.
+    async fn apply_tallies(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        old: &[TallyKey],
+        new: &[TallyKey],
+    ) -> StoreResult<()> {
+        for (keys, others, delta) in [(old, new, -1i64), (new, old, 1)] {
+            for k in keys.iter().filter(|k| !others.contains(k)) {
+                query!(
+                    self,
+                    "INSERT INTO tallies (name, bucket, unit_id, kind, tag, n) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (name, bucket, unit_id, kind, tag) DO UPDATE SET n = tallies.n + excluded.n"
+                )
+                .bind(k.name.as_str())
+                .bind(k.bucket)
+                .bind(k.unit_id)
+                .bind(&k.kind)
+                .bind(&k.tag)
+                .bind(delta)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn shift_from(r: &AnyRow) -> StoreResult<Shift> {
@@ -1172,6 +1246,80 @@ impl Store for SqlStore {
             .collect()
     }
 
+    async fn card_counts(
+        &self,
+        unit_path: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<(i64, i64, i64)>> {
+        let rows = query!(
+            self,
+            "SELECT unit_id, SUM(CASE WHEN colour = 'red' THEN 0 ELSE 1 END) AS yellow, \
+             SUM(CASE WHEN colour = 'red' THEN 1 ELSE 0 END) AS red FROM cards \
+             WHERE issued_us >= ? AND issued_us < ? AND unit_path LIKE ? GROUP BY unit_id"
+        )
+        .bind(us(from))
+        .bind(us(to))
+        .bind(format!("{unit_path}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("yellow")?, r.try_get("red")?))).collect()
+    }
+
+    async fn tallies(&self, name: TallyName, from: i64, to: i64, unit_path: &str) -> StoreResult<Vec<Tally>> {
+        let (lo, hi) = subtree_range(unit_path);
+        let rows = query!(
+            self,
+            "SELECT t.name, t.bucket, t.unit_id, t.kind, t.tag, t.n FROM tallies t JOIN units u ON u.id = t.unit_id \
+             WHERE t.name = ? AND t.bucket >= ? AND t.bucket <= ? AND t.n <> 0 AND u.path >= ? AND u.path < ?"
+        )
+        .bind(name.as_str())
+        .bind(from)
+        .bind(to)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tally_from).collect()
+    }
+
+    async fn all_tallies(&self) -> StoreResult<Vec<Tally>> {
+        let rows = query!(self, "SELECT name, bucket, unit_id, kind, tag, n FROM tallies WHERE n <> 0")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tally_from).collect()
+    }
+
+    async fn deadlines_between(
+        &self,
+        name: TallyName,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        unit_path: &str,
+    ) -> StoreResult<Vec<(i64, String)>> {
+        let column = match name {
+            TallyName::Due => "next_due_us",
+            TallyName::Warn => "next_warn_us",
+            TallyName::Received | TallyName::State => return Ok(vec![]),
+        };
+        let (lo, hi) = subtree_range(unit_path);
+        let rows = query!(
+            self,
+            &format!(
+                "SELECT COALESCE(handling_unit, registered_unit) AS unit_id, kind FROM cases \
+                 WHERE {column} >= ? AND {column} < ? AND COALESCE(handling_unit_path, registered_unit_path) >= ? \
+                 AND COALESCE(handling_unit_path, registered_unit_path) < ?"
+            )
+        )
+        .bind(us(from))
+        .bind(us(to))
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("kind")?))).collect()
+    }
+
     async fn create_accountability(&self, r: Accountability) -> StoreResult<i64> {
         let ids = r.case_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let row = query!(
@@ -1459,9 +1607,10 @@ impl Store for SqlStore {
                     .into());
                 }
             }
+            let mut old_tallies = vec![];
             let (case_id, case_seq) = match req.case_id {
                 Some(id) => {
-                    let row = query!(self, "SELECT version FROM cases WHERE id = ?")
+                    let row = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?"))
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -1469,6 +1618,7 @@ impl Store for SqlStore {
                         return Err(DomainError::new(ErrorCode::CaseNotFound, format!("案件 {id} 不存在")).into());
                     };
                     let version: i64 = row.try_get("version")?;
+                    old_tallies = tally_keys_of(&row)?;
                     if req.expected_version.is_some_and(|v| v != version) {
                         return Err(DomainError::new(
                             ErrorCode::StaleVersion,
@@ -1500,7 +1650,7 @@ impl Store for SqlStore {
             let (e, c) = (&built.event, &built.case);
             debug_assert_eq!((e.seq, e.case_id, c.id), (seq, case_id, case_id));
             if req.case_id.is_none() {
-                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                query!(self, &format!("INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                     .bind(c.id)
                     .bind(&c.code)
                     .bind(&c.kind)
@@ -1529,6 +1679,7 @@ impl Store for SqlStore {
                     .bind(c.parent_id)
                     .bind(deadline_us(c.next_timer_at))
                     .bind(c.site_code.clone())
+                    .bind(us(c.state_since))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| {
@@ -1543,7 +1694,7 @@ impl Store for SqlStore {
                     self,
                     "UPDATE cases SET state = ?, version = ?, handling_unit = ?, handling_unit_path = ?, cohandling = ?, accused_unit_path = ?, accused_users = ?, \
                      matter_type = ?, category = ?, title = ?, updated_us = ?, next_due_us = ?, next_warn_us = ?, state_json = ?, \
-                     parent_id = ?, next_timer_us = ?, site_code = ? WHERE id = ?"
+                     parent_id = ?, next_timer_us = ?, site_code = ?, state_since_us = ? WHERE id = ?"
                 )
                 .bind(&c.state)
                 .bind(c.version)
@@ -1562,10 +1713,12 @@ impl Store for SqlStore {
                 .bind(c.parent_id)
                 .bind(deadline_us(c.next_timer_at))
                 .bind(c.site_code.clone())
+                .bind(us(c.state_since))
                 .bind(c.id)
                 .execute(&mut *tx)
                 .await?;
             }
+            self.apply_tallies(&mut tx, &old_tallies, &tally_keys(c)).await?;
             query!(
                 self,
                 &format!("INSERT INTO case_events ({EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -1731,6 +1884,38 @@ impl Store for SqlStore {
             args.push(Arg::S(lo));
             args.push(Arg::S(hi));
         }
+        if let Some(u) = f.held_by {
+            conds.push("(handling_unit = ? OR (handling_unit IS NULL AND registered_unit = ?))");
+            args.push(Arg::I(u));
+            args.push(Arg::I(u));
+        }
+        if let Some(p) = &f.held_under {
+            let (lo, hi) = subtree_range(p);
+            conds.push(
+                "((handling_unit_path >= ? AND handling_unit_path < ?) \
+                 OR (handling_unit_path IS NULL AND registered_unit_path >= ? AND registered_unit_path < ?))",
+            );
+            args.extend([Arg::S(lo.clone()), Arg::S(hi.clone()), Arg::S(lo), Arg::S(hi)]);
+        }
+        let terminal_sql;
+        if let Some(closed) = f.closed {
+            let pairs = vec!["(kind = ? AND state = ?)"; f.terminal_states.len()].join(" OR ");
+            let pairs = if pairs.is_empty() { "1 = 0".to_string() } else { pairs };
+            terminal_sql = if closed { format!("({pairs})") } else { format!("NOT ({pairs})") };
+            conds.push(&terminal_sql);
+            for (k, st) in &f.terminal_states {
+                args.push(Arg::S(k.clone()));
+                args.push(Arg::S(st.clone()));
+            }
+        }
+        if let Some(t) = f.state_since_from {
+            conds.push("state_since_us >= ?");
+            args.push(Arg::I(us(t)));
+        }
+        if let Some(t) = f.state_since_to {
+            conds.push("state_since_us < ?");
+            args.push(Arg::I(us(t)));
+        }
         if let Some(c) = &f.category {
             conds.push("category = ?");
             args.push(Arg::S(c.clone()));
@@ -1853,13 +2038,32 @@ impl Store for SqlStore {
         warn: Option<DateTime<Utc>>,
         timer: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let Some(row) = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?"))
+            .bind(case_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(());
+        };
+        let old = tally_keys_of(&row)?;
+        let mut new = old.clone();
+        new.retain(|k| !matches!(k.name, TallyName::Due | TallyName::Warn));
+        let template = old[0].clone();
+        for (name, at) in [(TallyName::Due, due), (TallyName::Warn, warn)] {
+            if let Some(at) = at {
+                new.push(TallyKey { name, bucket: day_bucket(at), tag: String::new(), ..template.clone() });
+            }
+        }
         query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ?, next_timer_us = ? WHERE id = ?")
             .bind(deadline_us(due))
             .bind(deadline_us(warn))
             .bind(deadline_us(timer))
             .bind(case_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        self.apply_tallies(&mut tx, &old, &new).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -611,6 +611,16 @@ pub struct ListParams {
     pub unit: Option<i64>,
     /// Cases handled by this unit.
     pub handling_unit: Option<i64>,
+    /// Cases held by this unit: handled by it, or registered by it and not handed on (the dashboard's rule).
+    pub held: Option<i64>,
+    /// Cases held by this unit or a unit below it.
+    pub held_within: Option<i64>,
+    /// true: closed cases only; false: open cases only.
+    pub closed: Option<bool>,
+    /// Closed on or after (YYYY-MM-DD or RFC 3339); implies `closed`.
+    pub closed_from: Option<String>,
+    /// Closed before (YYYY-MM-DD: before the end of that day); implies `closed`.
+    pub closed_to: Option<String>,
     pub category: Option<String>,
     pub matter_type: Option<String>,
     /// Cases about this site (its code): its inspections and hazards.
@@ -652,17 +662,24 @@ impl ListParams {
             Some("oldest") => CaseSort::OldestFirst,
             Some(x) => return Err(bad(format!("sort 无效：{x}（可选 deadline、newest、oldest）"))),
         };
-        let from = self.from.as_deref().filter(|x| !x.is_empty()).map(deadline::parse_start).transpose()?;
-        let to = match self.to.as_deref().filter(|x| !x.is_empty()) {
-            Some(t) if t.len() == 10 => Some(deadline::parse_start(t)? + chrono::Duration::days(1)),
-            Some(t) => Some(deadline::parse_start(t)?),
-            None => None,
+        let start = |v: &Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(deadline::parse_start).transpose();
+        let end = |v: &Option<String>| match v.as_deref().filter(|x| !x.is_empty()) {
+            Some(t) if t.len() == 10 => Ok(Some(deadline::parse_start(t)? + chrono::Duration::days(1))),
+            Some(t) => deadline::parse_start(t).map(Some),
+            None => Ok(None),
         };
+        let (from, to) = (start(&self.from)?, end(&self.to)?);
+        let (closed_from, closed_to) = (start(&self.closed_from)?, end(&self.closed_to)?);
         Ok(ListQuery {
             kind: self.kind.filter(|x| !x.is_empty()),
             state: self.state.filter(|x| !x.is_empty()),
             unit: self.unit,
             handling_unit: self.handling_unit,
+            held: self.held,
+            held_within: self.held_within,
+            closed: self.closed,
+            closed_from,
+            closed_to,
             category: self.category.filter(|x| !x.is_empty()),
             matter_type: self.matter_type.filter(|x| !x.is_empty()),
             site: self.site.filter(|x| !x.is_empty()),

@@ -11,6 +11,9 @@ use taizhang_service::accountability::{AccountabilityView, CaseRef, Decision, Ne
 use taizhang_service::assessment::{AssessmentReport, CountedCase, IndicatorHead, PeerGroup, UnitAssessment};
 use taizhang_service::cards::{CardList, CardView, UnitCards};
 use taizhang_service::circulars::{CircularView, Mention, NewCircular};
+use taizhang_service::dashboard::{
+    Clearance, Dashboard, HotCategory, MonthFlow, PublishedRanking, RankRow, UnitCardCount, UnitClocks,
+};
 use taizhang_service::responsibility::{NewResponsibility, ResponsibilityView, Roster};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -22,10 +25,11 @@ use crate::extract::{ApiResult, Auth, ErrorBody, Json};
 #[openapi(
     paths(assessment, assessment_cases, roster, assign_responsibility, end_responsibility, cards,
         accountability_list, record_accountability, accountability_one, add_statement, decisions, circulars,
-        circular_draft, publish_circular, circular_one),
+        circular_draft, publish_circular, circular_one, dashboard),
     components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase, Roster,
         ResponsibilityView, NewResponsibility, EndBody, CardList, CardView, UnitCards, AccountabilityView, CaseRef,
-        Decision, StatementView, NewAccountability, StatementBody, CircularView, Mention, NewCircular)),
+        Decision, StatementView, NewAccountability, StatementBody, CircularView, Mention, NewCircular, Dashboard, MonthFlow,
+        UnitClocks, HotCategory, UnitCardCount, RankRow, PublishedRanking, Clearance)),
     tags((name = "oversight", description = "责任与考核：责任体系、黄牌红牌预警、问责记录、考核排名及其所依据的案件"))
 )]
 pub struct OversightDoc;
@@ -37,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/responsibility", get(roster).post(assign_responsibility))
         .route("/responsibility/{id}/end", post(end_responsibility))
         .route("/cards", get(cards))
+        .route("/dashboard", get(dashboard))
         .route("/accountability", get(accountability_list).post(record_accountability))
         .route("/accountability/decisions", get(decisions))
         .route("/accountability/{id}", get(accountability_one))
@@ -109,6 +114,26 @@ async fn cards(State(s): State<AppState>, Auth(p): Auth, Q(q): Q<CardParams>) ->
     let days = q.days.unwrap_or(7).clamp(1, 366);
     let to = s.svc.now() + Duration::seconds(1);
     Ok(axum::Json(s.svc.cards(&p, Some(to - Duration::days(days)), Some(to)).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DashboardParams {
+    /// The case kind (default `petition`).
+    pub kind: Option<String>,
+}
+
+/// The leader dashboard for the caller's unit and everything under it: received and closed per month with
+/// year-on-year and month-on-month change, clock status by unit, hot categories, cards this week, the latest
+/// published ranking, backlog clearance. Each figure carries the `GET /api/v1/cases` query behind it.
+#[utoipa::path(get, path = "/api/v1/dashboard", tag = "oversight", security(("bearer" = [])),
+    params(DashboardParams), responses((status = 200, body = Dashboard), (status = 400, body = ErrorBody)))]
+async fn dashboard(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Q(q): Q<DashboardParams>,
+) -> ApiResult<axum::Json<Dashboard>> {
+    Ok(axum::Json(s.svc.dashboard(&p, q.kind.as_deref()).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

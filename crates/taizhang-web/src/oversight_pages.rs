@@ -21,6 +21,7 @@ use taizhang_service::accountability::{AccountabilityView, Decision, MEASURES, N
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
 use taizhang_service::cards::CardList;
 use taizhang_service::circulars::{CircularView, NewCircular};
+use taizhang_service::dashboard::Dashboard;
 use taizhang_service::responsibility::{KINDS, NewResponsibility, Roster};
 
 use crate::AppState;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/responsibility", get(roster_page).post(assign))
         .route("/responsibility/{id}/end", post(end_line))
         .route("/cards", get(cards_page))
+        .route("/dashboard", get(dashboard_page))
         .route("/accountability", get(accountability_page).post(record))
         .route("/accountability/{id}", get(record_page))
         .route("/accountability/{id}/statements", post(add_statement))
@@ -250,6 +252,55 @@ async fn cards_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
     }
 }
 
+#[derive(Deserialize)]
+struct KindQuery {
+    kind: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    me: Option<Me>,
+    d: Dashboard,
+}
+
+impl DashboardPage {
+    /// The figures for the charts, safe inside a `<script>` element.
+    fn data_json(&self) -> String {
+        serde_json::to_string(&self.d).unwrap_or_else(|_| "null".into()).replace('<', "\\u003c")
+    }
+
+    /// Days since Monday's start, counting today: the cards page's window for "this week".
+    fn week_days(&self) -> i64 {
+        (self.d.at - self.d.week_from).num_days() + 1
+    }
+}
+
+fn pct(v: &Option<f64>) -> String {
+    match v {
+        Some(x) if *x > 0.0 => format!("↑{x}%"),
+        Some(x) if *x < 0.0 => format!("↓{}%", -x),
+        Some(_) => "持平".into(),
+        None => "—".into(),
+    }
+}
+
+fn score(v: &Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
+}
+
+/// The leader dashboard (one kind at a time) for the viewer's unit and everything under it.
+async fn dashboard_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<KindQuery>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.dashboard(&p, q.kind.as_deref()).await {
+        Ok(d) => DashboardPage { me: Some(me(&p)), d }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
 // ---------------------------------------------------------------- accountability records
 
 #[derive(Deserialize)]
@@ -426,6 +477,7 @@ trait LocalTime {
     }
 }
 impl LocalTime for CardsPage {}
+impl LocalTime for DashboardPage {}
 
 impl RosterPage {
     fn value(&self, k: &str) -> &str {

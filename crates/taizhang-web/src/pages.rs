@@ -68,6 +68,19 @@ pub fn routes() -> Router<AppState> {
             }),
         )
         .route(
+            "/static/vendor/echarts.common.min.js",
+            get(|| async {
+                let js = include_str!("../static/vendor/echarts.common.min.js");
+                ([(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=86400")], js)
+            }),
+        )
+        .route(
+            "/static/dashboard.js",
+            get(|| async {
+                ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/dashboard.js"))
+            }),
+        )
+        .route(
             "/static/app.js",
             get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/app.js")) }),
         )
@@ -1543,9 +1556,36 @@ struct ListForm {
     sort: String,
     #[serde(default)]
     page: String,
+    /// Filters a dashboard figure links with (kept through the form as hidden inputs): the unit holding the
+    /// cases, or a subtree of holders; open or closed; closed between two days.
+    #[serde(default)]
+    held: String,
+    #[serde(default)]
+    held_within: String,
+    #[serde(default)]
+    closed: String,
+    #[serde(default)]
+    closed_from: String,
+    #[serde(default)]
+    closed_to: String,
 }
 
 impl ListForm {
+    /// The dashboard filters in force, as hidden inputs' (name, value).
+    fn carried(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("held", &self.held),
+            ("held_within", &self.held_within),
+            ("closed", &self.closed),
+            ("closed_from", &self.closed_from),
+            ("closed_to", &self.closed_to),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.as_str()))
+        .collect()
+    }
+
     fn kind(&self) -> String {
         if self.kind.trim().is_empty() { "petition".into() } else { self.kind.trim().to_string() }
     }
@@ -1555,6 +1595,18 @@ impl ListForm {
         let page = match opt(&self.page) {
             Some(p) => Some(p.parse::<i64>().map_err(|_| DomainError::new(ErrorCode::InvalidInput, "页码应为整数"))?),
             None => None,
+        };
+        let unit = |v: &str| match opt(v) {
+            Some(u) => {
+                u.parse::<i64>().map(Some).map_err(|_| DomainError::new(ErrorCode::InvalidInput, "单位编号应为整数"))
+            }
+            None => Ok(None),
+        };
+        let closed = match self.closed.trim() {
+            "" => None,
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => return Err(DomainError::new(ErrorCode::InvalidInput, "closed 应为 true 或 false")),
         };
         Ok(crate::api::ListParams {
             kind: Some(self.kind()),
@@ -1567,6 +1619,11 @@ impl ListForm {
             sort: opt(&self.sort),
             page,
             per_page: Some(50),
+            held: unit(&self.held)?,
+            held_within: unit(&self.held_within)?,
+            closed,
+            closed_from: opt(&self.closed_from),
+            closed_to: opt(&self.closed_to),
             ..Default::default()
         })
     }
@@ -1582,6 +1639,11 @@ impl ListForm {
             ("from", &self.from),
             ("to", &self.to),
             ("sort", &self.sort),
+            ("held", &self.held),
+            ("held_within", &self.held_within),
+            ("closed", &self.closed),
+            ("closed_from", &self.closed_from),
+            ("closed_to", &self.closed_to),
         ];
         serde_urlencoded::to_string(pairs.iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>()).unwrap_or_default()
     }

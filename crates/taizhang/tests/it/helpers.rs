@@ -282,7 +282,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(r.status(), 200, "token for {user}");
         r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
     }
 

@@ -5,6 +5,7 @@ mod browser;
 mod calendar_oracle;
 mod classify_oracle;
 mod daily_ops;
+mod dashboard;
 mod deployment;
 mod dispute_api;
 mod grid_api;

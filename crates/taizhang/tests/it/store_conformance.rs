@@ -37,6 +37,7 @@ fn row(slot: &Slot, title: &str) -> CaseRow {
         parent_id: None,
         next_timer_at: None,
         site_code: None,
+        state_since: Utc::now(),
     }
 }
 

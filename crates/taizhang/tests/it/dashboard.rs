@@ -1,0 +1,163 @@
+//! The leader dashboard: a few petitions over two years, counted by hand (received and closed per month with
+//! year-on-year and month-on-month change, hot categories, open cases per unit), the overdue and due-soon counts
+//! checked against each case's own clocks, every figure followed to its cases through the list, the tallies
+//! checked by `verify`, a narrower unit seeing only its own, and the page with its charts. Both databases.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{TestApp, ok};
+use crate::workspace_pages::sign_in;
+
+fn at(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+    chrono::FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(year, month, day, hour, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Every case behind a figure, through the API list with the figure's own query.
+async fn followed(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
+    let (s, b) = app.get(token, &format!("/api/v1/cases?{query}&per_page=200")).await;
+    assert_eq!(s, 200, "{query}: {b}");
+    b["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect()
+}
+
+fn month<'a>(d: &'a Value, m: &str) -> &'a Value {
+    d["months"].as_array().unwrap().iter().find(|x| x["month"] == m).unwrap_or_else(|| panic!("{m} in {d}"))
+}
+
+async fn dashboard_counts_what_the_cases_say(app: TestApp) {
+    // API tokens, taken before the clock moves (passwords set today are past their 90 days by October).
+    let mut t = BTreeMap::new();
+    for u in ["office", "zj_staff", "zj_leader", "leader", "sysadmin"] {
+        t.insert(u, app.token(u).await);
+    }
+    app.clock.set(at(2025, 11, 5, 9));
+    let (zjj, rsj) = (app.units["zjj"], app.units["rsj"]);
+    let not_accept = json!({"not_accepted_reason": "not_petition", "reason": "属于民事纠纷，已告知通过诉讼解决"});
+
+    // November 2025: A, never handed on (held by the petition bureau that registered it).
+    let (a, _, _) = app.register(&t["office"], "claim", json!({})).await;
+    // October 2026: B handed to the housing bureau; C not accepted (closed in October).
+    app.clock.set(at(2026, 10, 12, 10));
+    let (b, _, _) = app.register(&t["office"], "claim", json!({})).await;
+    ok(&app, &t["office"], b, "assign", json!({"target_unit": zjj})).await;
+    let (c, _, _) = app.register(&t["office"], "claim", json!({"category": "劳动保障"})).await;
+    ok(&app, &t["office"], c, "not_accept", not_accept.clone()).await;
+    // November 2026: D to housing, E to human resources, F not accepted; G registered in November and closed on
+    // the dashboard's day.
+    app.clock.set(at(2026, 11, 3, 10));
+    let (d, _, _) = app.register(&t["office"], "claim", json!({})).await;
+    ok(&app, &t["office"], d, "assign", json!({"target_unit": zjj})).await;
+    let (e, _, _) = app.register(&t["office"], "claim", json!({"category": "劳动保障"})).await;
+    ok(&app, &t["office"], e, "assign", json!({"target_unit": rsj})).await;
+    let (f, _, _) = app.register(&t["office"], "claim", json!({})).await;
+    ok(&app, &t["office"], f, "not_accept", not_accept.clone()).await;
+    app.clock.set(at(2026, 11, 20, 9));
+    let (g, _, _) = app.register(&t["office"], "claim", json!({"category": "交通运输"})).await;
+    ok(&app, &t["office"], g, "not_accept", not_accept).await;
+    ok(&app, &t["zj_staff"], d, "accept", json!({})).await;
+
+    let (s, dash) = app.get(&t["leader"], "/api/v1/dashboard").await;
+    assert_eq!(s, 200, "{dash}");
+    assert_eq!(dash["months"].as_array().unwrap().len(), 12);
+    // By hand: received November 2026 = D, E, F, G (4); October = B, C (2); November 2025 = A (1).
+    let nov = month(&dash, "2026-11");
+    assert_eq!((nov["received"].as_i64(), nov["closed"].as_i64()), (Some(4), Some(2)), "{nov}");
+    assert_eq!(nov["received_yoy"], 300.0, "4 against 1 a year before: {nov}");
+    assert_eq!(nov["received_mom"], 100.0, "4 against 2 in October: {nov}");
+    assert_eq!(nov["closed_mom"], 100.0, "F and G against C: {nov}");
+    assert_eq!(nov["closed_yoy"], Value::Null, "nothing was closed in November 2025: {nov}");
+    let oct = month(&dash, "2026-10");
+    assert_eq!((oct["received"].as_i64(), oct["closed"].as_i64()), (Some(2), Some(1)), "{oct}");
+    assert_eq!(month(&dash, "2025-12")["received"], 0);
+
+    // Every month figure is the list it links to.
+    let sorted = |mut v: Vec<i64>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(followed(&app, &t["leader"], nov["received_query"].as_str().unwrap()).await), [d, e, f, g]);
+    assert_eq!(sorted(followed(&app, &t["leader"], nov["closed_query"].as_str().unwrap()).await), [f, g]);
+    assert_eq!(followed(&app, &t["leader"], oct["closed_query"].as_str().unwrap()).await, [c]);
+
+    // Hot categories this month: 城乡建设 D, F (1 in October: B); 劳动保障 E; 交通运输 G.
+    let hot = dash["hot"].as_array().unwrap();
+    assert_eq!(hot[0]["category"], "城乡建设", "{dash}");
+    assert_eq!((hot[0]["this_month"].as_i64(), hot[0]["last_month"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(sorted(followed(&app, &t["leader"], hot[0]["query"].as_str().unwrap()).await), [d, f]);
+    assert_eq!(hot.len(), 3);
+
+    // Open cases per holding unit: the bureau holds A, housing B and D, human resources E.
+    let clocks = dash["clocks"].as_array().unwrap();
+    let row = |unit: i64| clocks.iter().find(|c| c["unit"]["id"] == unit).unwrap_or_else(|| panic!("{unit}: {dash}"));
+    let open: BTreeMap<i64, i64> =
+        clocks.iter().map(|c| (c["unit"]["id"].as_i64().unwrap(), c["open"].as_i64().unwrap())).collect();
+    assert_eq!(open, BTreeMap::from([(app.units["xfj"], 1), (zjj, 2), (rsj, 1)]), "{dash}");
+    // Overdue and due soon against each case's own clocks, as its page shows them.
+    for (unit, cases) in [(app.units["xfj"], vec![a]), (zjj, vec![b, d]), (rsj, vec![e])] {
+        let (mut overdue, mut soon) = (0, 0);
+        for id in cases {
+            let (_, case) = app.get(&t["leader"], &format!("/api/v1/cases/{id}")).await;
+            // The running duty clocks (a resident's window is no duty of the unit).
+            let status: Vec<&str> = case["clocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["stopped_at"].is_null() && c["kind"] == "obligation" && c["paused"] == false)
+                .filter_map(|c| c["status"].as_str())
+                .collect();
+            if status.contains(&"overdue") {
+                overdue += 1;
+            } else if status.contains(&"due_soon") {
+                soon += 1;
+            }
+        }
+        let r = row(unit);
+        assert_eq!((r["overdue"].as_i64(), r["due_soon"].as_i64()), (Some(overdue), Some(soon)), "{unit}: {r}");
+        for (figure, query) in [("open", "open_query"), ("overdue", "overdue_query"), ("due_soon", "due_soon_query")] {
+            let cases = followed(&app, &t["leader"], r[query].as_str().unwrap()).await;
+            assert_eq!(cases.len() as i64, r[figure].as_i64().unwrap(), "{figure} of {unit}: {r}");
+        }
+    }
+    assert!(row(zjj)["overdue"].as_i64().unwrap() >= 1, "B's acceptance ran out in October: {dash}");
+
+    // The housing bureau's own dashboard: only what it holds.
+    let (_, own) = app.get(&t["zj_leader"], "/api/v1/dashboard").await;
+    assert_eq!(month(&own, "2026-11")["received"], 1, "D only: {own}");
+    assert_eq!(month(&own, "2026-10")["received"], 1, "B only: {own}");
+    assert_eq!(own["clocks"].as_array().unwrap().len(), 1, "{own}");
+
+    // Bad input and the administrators.
+    let (s, bad) = app.get(&t["leader"], "/api/v1/dashboard?kind=nothing").await;
+    assert_eq!(s, 404, "{bad}");
+    let (s, _) = app.get(&t["sysadmin"], "/api/v1/dashboard").await;
+    assert_eq!(s, 403);
+
+    // The tallies are exactly the case rows' counts.
+    let report = app.svc.verify().await.unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+
+    // The page, with its charts' script and figures linked to the lists — back in March, while the leader's
+    // password is still fresh enough to sign in: A is November 2025's one petition.
+    app.clock.set(at(2026, 3, 2, 10));
+    let (_, march) = app.get(&t["leader"], "/api/v1/dashboard").await;
+    let query = month(&march, "2025-11")["received_query"].as_str().unwrap().to_string();
+    let browser = sign_in(&app, "leader").await;
+    let (s, html) = browser.get(&app, "/dashboard").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("领导驾驶舱") && html.contains("echarts.common.min.js"), "{html}");
+    assert!(html.contains(&format!("href=\"/cases?{}\"", query.replace('&', "&#38;"))), "{html}");
+    let (_, list) = browser.get(&app, &format!("/cases?{query}")).await;
+    assert!(list.contains("共 1 件") && list.contains(&format!("/cases/{a}\"")), "{list}");
+    let js = app.client.get(app.url("/static/vendor/echarts.common.min.js")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(js.text().await.unwrap().len() > 500_000);
+}
+
+both_backends!(dashboard, dashboard_counts_what_the_cases_say);
