@@ -12,6 +12,7 @@ pub mod classify;
 pub mod crypto;
 pub mod deadline;
 pub mod error;
+pub mod figures;
 pub mod indicators;
 pub mod ledger;
 pub mod mask;

@@ -907,6 +907,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("reception.toml", include_str!("../workflows/reception.toml")),
     ("special_period.toml", include_str!("../workflows/special_period.toml")),
     ("supervision.toml", include_str!("../workflows/supervision.toml")),
+    ("backlog.toml", include_str!("../workflows/backlog.toml")),
 ];
 
 impl Registry {
@@ -2151,6 +2152,7 @@ mod tests {
             ("reception.toml", 2, "0b5e24bac68c81ed75133a3252f6bd585f5b7ad3096c06b5b249cd304e76ce32"),
             ("special_period.toml", 2, "52b9a62ed57115c088a39ca053e067ac40afa894b83fc51138ecc6b98b634187"),
             ("supervision.toml", 1, "20ab8b4278f60ac3634cae14b581dcc3ba3d9ef66e1caa43d8404b2e55a8452a"),
+            ("backlog.toml", 1, "e1ce16cb018bef66e15207ccf6c5529a72b622bd2727b853dce6b6490ad9636f"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {

@@ -13,9 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use taizhang_domain::deadline::TZ;
+use taizhang_domain::figures::{add_months, day_key, month_key, month_start, percent_change};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::{TallyName, day_bucket, month_bucket};
+use taizhang_store::TallyName;
 
+use crate::campaigns::BACKLOG_KIND;
 use crate::cases::UnitRef;
 use crate::{Principal, Service, se};
 
@@ -115,22 +117,6 @@ pub struct Dashboard {
     pub backlog: Vec<Clearance>,
 }
 
-const BACKLOG_KIND: &str = "backlog";
-
-fn change(now: i64, before: i64) -> Option<f64> {
-    (before > 0).then(|| ((now - before) as f64 * 1000.0 / before as f64).round() / 10.0)
-}
-
-/// `yyyymm` → the first day of that month.
-fn month_start(bucket: i64) -> NaiveDate {
-    NaiveDate::from_ymd_opt((bucket / 100) as i32, (bucket % 100) as u32, 1).expect("a month bucket")
-}
-
-fn month_add(bucket: i64, months: i64) -> i64 {
-    let n = bucket / 100 * 12 + (bucket % 100 - 1) + months;
-    n / 12 * 100 + n % 12 + 1
-}
-
 /// Local midnight starting `day`, as an instant.
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).expect("midnight").and_local_timezone(TZ).single().expect("fixed offset").to_utc()
@@ -152,8 +138,8 @@ impl Service {
         let q = |extra: String| format!("kind={kind}&held_within={}&{extra}", p.unit.id);
 
         // Received and closed per month: this month, the eleven before, and the year before those for YoY.
-        let this_month = month_bucket(now);
-        let first = month_add(this_month, -23);
+        let this_month = month_key(now);
+        let first = add_months(this_month, -23);
         let mut received: BTreeMap<i64, i64> = BTreeMap::new();
         for t in self.store.tallies(TallyName::Received, first, this_month, path).await.map_err(se)? {
             if t.key.kind == kind {
@@ -186,18 +172,19 @@ impl Service {
         }
         let months = (0..12)
             .map(|i| {
-                let m = month_add(this_month, i - 11);
+                let m = add_months(this_month, i - 11);
                 let get = |map: &BTreeMap<i64, i64>, b: i64| map.get(&b).copied().unwrap_or(0);
                 let (r, c) = (get(&received, m), get(&closed, m));
-                let (from, to) = (month_start(m), month_start(month_add(m, 1)) - Duration::days(1));
+                let from = month_start(m).unwrap_or_default();
+                let to = month_start(add_months(m, 1)).unwrap_or_default() - Duration::days(1);
                 MonthFlow {
                     month: format!("{}-{:02}", m / 100, m % 100),
                     received: r,
                     closed: c,
-                    received_yoy: change(r, get(&received, month_add(m, -12))),
-                    received_mom: change(r, get(&received, month_add(m, -1))),
-                    closed_yoy: change(c, get(&closed, month_add(m, -12))),
-                    closed_mom: change(c, get(&closed, month_add(m, -1))),
+                    received_yoy: percent_change(r, get(&received, add_months(m, -12))),
+                    received_mom: percent_change(r, get(&received, add_months(m, -1))),
+                    closed_yoy: percent_change(c, get(&closed, add_months(m, -12))),
+                    closed_mom: percent_change(c, get(&closed, add_months(m, -1))),
                     received_query: q(format!("from={from}&to={to}")),
                     closed_query: q(format!("closed_from={from}&closed_to={to}")),
                 }
@@ -231,7 +218,7 @@ impl Service {
         clocks.sort_by(|a, b| b.overdue.cmp(&a.overdue).then(b.due_soon.cmp(&a.due_soon)).then(b.open.cmp(&a.open)));
 
         // Hot categories: this month against last month.
-        let last_month = month_add(this_month, -1);
+        let last_month = add_months(this_month, -1);
         let mut per_category: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for t in self.store.tallies(TallyName::Received, last_month, this_month, path).await.map_err(se)? {
             if t.key.kind == kind && !t.key.tag.is_empty() {
@@ -239,7 +226,7 @@ impl Service {
                 if t.key.bucket == this_month { e.0 += t.n } else { e.1 += t.n }
             }
         }
-        let from = month_start(this_month);
+        let from = month_start(this_month).unwrap_or_default();
         let mut hot: Vec<HotCategory> = per_category
             .into_iter()
             .filter(|(_, (this, _))| *this > 0)
@@ -311,7 +298,7 @@ impl Service {
         until: DateTime<Utc>,
     ) -> DomainResult<BTreeMap<i64, i64>> {
         let mut per: BTreeMap<i64, i64> = BTreeMap::new();
-        for t in self.store.tallies(name, 0, day_bucket(today_start) - 1, path).await.map_err(se)? {
+        for t in self.store.tallies(name, 0, day_key(today_start) - 1, path).await.map_err(se)? {
             if t.key.kind == kind {
                 *per.entry(t.key.unit_id).or_default() += t.n;
             }
@@ -364,20 +351,4 @@ fn urlencode(s: &str) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn months_wrap_around_the_year() {
-        assert_eq!(month_add(202611, 1), 202612);
-        assert_eq!(month_add(202612, 1), 202701);
-        assert_eq!(month_add(202601, -1), 202512);
-        assert_eq!(month_add(202611, -23), 202412);
-        assert_eq!(change(110, 100), Some(10.0));
-        assert_eq!(change(5, 0), None);
-        assert_eq!(urlencode("城建 a"), "%E5%9F%8E%E5%BB%BA%20a");
-    }
 }

@@ -5,6 +5,7 @@
 pub mod accountability;
 pub mod assessment;
 pub mod auth;
+pub mod campaigns;
 pub mod cards;
 pub mod cases;
 pub mod circulars;
@@ -12,6 +13,7 @@ pub mod coverage;
 pub mod dashboard;
 pub mod duty;
 pub mod indicators;
+pub mod letters;
 pub mod notify;
 pub mod org;
 pub mod plans;

@@ -148,6 +148,13 @@ pub trait Store: Send + Sync {
         to: DateTime<Utc>,
         unit_path: &str,
     ) -> StoreResult<Vec<(i64, String)>>;
+    async fn create_campaign(&self, c: Campaign) -> StoreResult<i64>;
+    /// Every campaign, latest start first (few: a handful a year per unit).
+    async fn campaigns(&self) -> StoreResult<Vec<Campaign>>;
+    /// Records a letter; None when the unit already has one for that period and scheme.
+    async fn create_letter(&self, l: Letter) -> StoreResult<Option<i64>>;
+    /// Every letter, latest period first.
+    async fn letters(&self) -> StoreResult<Vec<Letter>>;
     async fn create_accountability(&self, r: Accountability) -> StoreResult<i64>;
     async fn accountability(&self, id: i64) -> StoreResult<Option<Accountability>>;
     /// Records about officials of units in the subtree of `unit_path`, or (when `official` is given) about one

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use taizhang_domain::DomainResult;
 use taizhang_domain::deadline::ClockStatus;
+use taizhang_domain::figures::{day_key, month_key};
 use taizhang_domain::ledger::CaseEvent;
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,20 +268,6 @@ pub struct Tally {
     pub n: i64,
 }
 
-/// `yyyymm` of an instant in China time.
-pub fn month_bucket(at: DateTime<Utc>) -> i64 {
-    use chrono::Datelike;
-    let d = at.with_timezone(&taizhang_domain::deadline::TZ);
-    i64::from(d.year()) * 100 + i64::from(d.month())
-}
-
-/// `yyyymmdd` of an instant in China time.
-pub fn day_bucket(at: DateTime<Utc>) -> i64 {
-    use chrono::Datelike;
-    let d = at.with_timezone(&taizhang_domain::deadline::TZ);
-    i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day())
-}
-
 /// The columns of a case row the tallies depend on.
 pub struct TallyFacts<'a> {
     pub kind: &'a str,
@@ -304,14 +291,14 @@ impl TallyFacts<'_> {
             tag: tag.to_string(),
         };
         let mut keys = vec![
-            key(TallyName::Received, month_bucket(self.created_at), self.category.unwrap_or("")),
-            key(TallyName::State, month_bucket(self.state_since), self.state),
+            key(TallyName::Received, month_key(self.created_at), self.category.unwrap_or("")),
+            key(TallyName::State, month_key(self.state_since), self.state),
         ];
         if let Some(due) = self.next_due_at {
-            keys.push(key(TallyName::Due, day_bucket(due), ""));
+            keys.push(key(TallyName::Due, day_key(due), ""));
         }
         if let Some(warn) = self.next_warn_at {
-            keys.push(key(TallyName::Warn, day_bucket(warn), ""));
+            keys.push(key(TallyName::Warn, day_key(warn), ""));
         }
         keys
     }
@@ -569,4 +556,42 @@ pub struct Circular {
     pub report_json: String,
     pub published_by: i64,
     pub published_at: DateTime<Utc>,
+}
+
+/// A campaign to clear backlog cases (积案化解专项行动) in a unit's subtree between two days.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub unit_id: i64,
+    pub unit_path: String,
+    /// First and last day (YYYY-MM-DD).
+    pub starts_on: String,
+    pub ends_on: String,
+    /// The clearance rate to reach, in percent.
+    pub target_rate: i64,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A target responsibility letter (目标责任书) a unit signed with the unit above for a period.
+#[derive(Debug, Clone)]
+pub struct Letter {
+    pub id: i64,
+    pub unit_id: i64,
+    pub unit_path: String,
+    pub issuer_unit_id: i64,
+    /// `2026`, `2026-Q4` or `2026-11`.
+    pub period: String,
+    pub title: String,
+    pub unit_signer: String,
+    pub issuer_signer: String,
+    /// YYYY-MM-DD.
+    pub signed_on: String,
+    /// The indicators undertaken: `[{indicator, target, weight}]`.
+    pub items_json: String,
+    pub scheme_id: String,
+    pub scheme_version: i64,
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
 }

@@ -44,6 +44,8 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0012_oversight", include_str!("../migrations/sqlite/0012_oversight.sql")),
     ("0013_circulars", include_str!("../migrations/sqlite/0013_circulars.sql")),
     ("0014_tallies", include_str!("../migrations/sqlite/0014_tallies.sql")),
+    ("0015_campaigns", include_str!("../migrations/sqlite/0015_campaigns.sql")),
+    ("0016_letters", include_str!("../migrations/sqlite/0016_letters.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -60,6 +62,8 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0012_oversight", include_str!("../migrations/postgres/0012_oversight.sql")),
     ("0013_circulars", include_str!("../migrations/postgres/0013_circulars.sql")),
     ("0014_tallies", include_str!("../migrations/postgres/0014_tallies.sql")),
+    ("0015_campaigns", include_str!("../migrations/postgres/0015_campaigns.sql")),
+    ("0016_letters", include_str!("../migrations/postgres/0016_letters.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -1320,6 +1324,95 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("kind")?))).collect()
     }
 
+    async fn create_campaign(&self, c: Campaign) -> StoreResult<i64> {
+        let row = query!(
+            self,
+            "INSERT INTO campaigns (name, unit_id, unit_path, starts_on, ends_on, target_rate, created_by, created_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        )
+        .bind(&c.name)
+        .bind(c.unit_id)
+        .bind(&c.unit_path)
+        .bind(&c.starts_on)
+        .bind(&c.ends_on)
+        .bind(c.target_rate)
+        .bind(c.created_by)
+        .bind(us(c.created_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn campaigns(&self) -> StoreResult<Vec<Campaign>> {
+        let rows =
+            query!(self, "SELECT * FROM campaigns ORDER BY starts_on DESC, id DESC").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Campaign {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    unit_id: r.try_get("unit_id")?,
+                    unit_path: r.try_get("unit_path")?,
+                    starts_on: r.try_get("starts_on")?,
+                    ends_on: r.try_get("ends_on")?,
+                    target_rate: r.try_get("target_rate")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: from_us(r.try_get("created_us")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn create_letter(&self, l: Letter) -> StoreResult<Option<i64>> {
+        let row = query!(
+            self,
+            "INSERT INTO target_letters (unit_id, unit_path, issuer_unit_id, period, title, unit_signer, issuer_signer, \
+             signed_on, items_json, scheme_id, scheme_version, created_by, created_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (unit_id, period, scheme_id) DO NOTHING RETURNING id"
+        )
+        .bind(l.unit_id)
+        .bind(&l.unit_path)
+        .bind(l.issuer_unit_id)
+        .bind(&l.period)
+        .bind(&l.title)
+        .bind(&l.unit_signer)
+        .bind(&l.issuer_signer)
+        .bind(&l.signed_on)
+        .bind(&l.items_json)
+        .bind(&l.scheme_id)
+        .bind(l.scheme_version)
+        .bind(l.created_by)
+        .bind(us(l.created_at))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get("id")).transpose().map_err(Into::into)
+    }
+
+    async fn letters(&self) -> StoreResult<Vec<Letter>> {
+        let rows =
+            query!(self, "SELECT * FROM target_letters ORDER BY period DESC, id DESC").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Letter {
+                    id: r.try_get("id")?,
+                    unit_id: r.try_get("unit_id")?,
+                    unit_path: r.try_get("unit_path")?,
+                    issuer_unit_id: r.try_get("issuer_unit_id")?,
+                    period: r.try_get("period")?,
+                    title: r.try_get("title")?,
+                    unit_signer: r.try_get("unit_signer")?,
+                    issuer_signer: r.try_get("issuer_signer")?,
+                    signed_on: r.try_get("signed_on")?,
+                    items_json: r.try_get("items_json")?,
+                    scheme_id: r.try_get("scheme_id")?,
+                    scheme_version: r.try_get("scheme_version")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: from_us(r.try_get("created_us")?),
+                })
+            })
+            .collect()
+    }
+
     async fn create_accountability(&self, r: Accountability) -> StoreResult<i64> {
         let ids = r.case_ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let row = query!(
@@ -2052,7 +2145,12 @@ impl Store for SqlStore {
         let template = old[0].clone();
         for (name, at) in [(TallyName::Due, due), (TallyName::Warn, warn)] {
             if let Some(at) = at {
-                new.push(TallyKey { name, bucket: day_bucket(at), tag: String::new(), ..template.clone() });
+                new.push(TallyKey {
+                    name,
+                    bucket: taizhang_domain::figures::day_key(at),
+                    tag: String::new(),
+                    ..template.clone()
+                });
             }
         }
         query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ?, next_timer_us = ? WHERE id = ?")

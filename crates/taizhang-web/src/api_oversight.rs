@@ -9,11 +9,13 @@ use chrono::Duration;
 use serde::Deserialize;
 use taizhang_service::accountability::{AccountabilityView, CaseRef, Decision, NewAccountability, StatementView};
 use taizhang_service::assessment::{AssessmentReport, CountedCase, IndicatorHead, PeerGroup, UnitAssessment};
+use taizhang_service::campaigns::{CampaignLine, CampaignView, NewCampaign};
 use taizhang_service::cards::{CardList, CardView, UnitCards};
 use taizhang_service::circulars::{CircularView, Mention, NewCircular};
 use taizhang_service::dashboard::{
     Clearance, Dashboard, HotCategory, MonthFlow, PublishedRanking, RankRow, UnitCardCount, UnitClocks,
 };
+use taizhang_service::letters::{ItemProgress, LetterItem, LetterView, NewLetter};
 use taizhang_service::responsibility::{NewResponsibility, ResponsibilityView, Roster};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -25,11 +27,13 @@ use crate::extract::{ApiResult, Auth, ErrorBody, Json};
 #[openapi(
     paths(assessment, assessment_cases, roster, assign_responsibility, end_responsibility, cards,
         accountability_list, record_accountability, accountability_one, add_statement, decisions, circulars,
-        circular_draft, publish_circular, circular_one, dashboard),
+        circular_draft, publish_circular, circular_one, dashboard, campaigns, create_campaign, campaign_one,
+        letters, create_letter, letter_one),
     components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase, Roster,
         ResponsibilityView, NewResponsibility, EndBody, CardList, CardView, UnitCards, AccountabilityView, CaseRef,
         Decision, StatementView, NewAccountability, StatementBody, CircularView, Mention, NewCircular, Dashboard, MonthFlow,
-        UnitClocks, HotCategory, UnitCardCount, RankRow, PublishedRanking, Clearance)),
+        UnitClocks, HotCategory, UnitCardCount, RankRow, PublishedRanking, Clearance, CampaignView, CampaignLine,
+        NewCampaign, LetterView, LetterItem, ItemProgress, NewLetter)),
     tags((name = "oversight", description = "责任与考核：责任体系、黄牌红牌预警、问责记录、考核排名及其所依据的案件"))
 )]
 pub struct OversightDoc;
@@ -42,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/responsibility/{id}/end", post(end_responsibility))
         .route("/cards", get(cards))
         .route("/dashboard", get(dashboard))
+        .route("/campaigns", get(campaigns).post(create_campaign))
+        .route("/campaigns/{id}", get(campaign_one))
+        .route("/letters", get(letters).post(create_letter))
+        .route("/letters/{id}", get(letter_one))
         .route("/accountability", get(accountability_list).post(record_accountability))
         .route("/accountability/decisions", get(decisions))
         .route("/accountability/{id}", get(accountability_one))
@@ -299,4 +307,69 @@ async fn circular_one(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CircularView>> {
     Ok(axum::Json(s.svc.circular(&p, parse_id(&id)?).await?))
+}
+
+/// Campaigns to clear backlog cases (积案化解专项行动) the caller may read, with their progress now: in total, per
+/// holding unit and per case-contract leader.
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "oversight", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CampaignView>)))]
+async fn campaigns(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<axum::Json<Vec<CampaignView>>> {
+    Ok(axum::Json(s.svc.campaigns(&p).await?))
+}
+
+/// Start a campaign for the caller's unit (a leader or the supervision office).
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "oversight", security(("bearer" = [])),
+    request_body = NewCampaign,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_campaign(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<NewCampaign>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.create_campaign(&p, b).await?)))
+}
+
+/// One campaign with its progress now.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "campaign id")),
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
+async fn campaign_one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<CampaignView>> {
+    Ok(axum::Json(s.svc.campaign(&p, parse_id(&id)?).await?))
+}
+
+/// Target responsibility letters (目标责任书) the caller may read (its unit's and those of units below), without
+/// progress.
+#[utoipa::path(get, path = "/api/v1/letters", tag = "oversight", security(("bearer" = [])),
+    responses((status = 200, body = Vec<LetterView>)))]
+async fn letters(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<axum::Json<Vec<LetterView>>> {
+    Ok(axum::Json(s.svc.letters(&p).await?))
+}
+
+/// Record a signed letter with a unit below the caller's (a leader or the supervision office): indicators of the
+/// assessment scheme with targets and weights summing to 100; one per unit and period.
+#[utoipa::path(post, path = "/api/v1/letters", tag = "oversight", security(("bearer" = [])),
+    request_body = NewLetter,
+    responses((status = 201, body = i64), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_letter(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(b): Json<NewLetter>,
+) -> ApiResult<(StatusCode, axum::Json<i64>)> {
+    Ok((StatusCode::CREATED, axum::Json(s.svc.create_letter(&p, b).await?)))
+}
+
+/// One letter with the unit's progress against each indicator now, computed from the cases.
+#[utoipa::path(get, path = "/api/v1/letters/{id}", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "letter id")),
+    responses((status = 200, body = LetterView), (status = 404, body = ErrorBody)))]
+async fn letter_one(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<LetterView>> {
+    Ok(axum::Json(s.svc.letter(&p, parse_id(&id)?).await?))
 }

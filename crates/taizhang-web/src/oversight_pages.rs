@@ -19,9 +19,11 @@ use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::accountability::{AccountabilityView, Decision, MEASURES, NewAccountability};
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
+use taizhang_service::campaigns::{CampaignView, NewCampaign};
 use taizhang_service::cards::CardList;
 use taizhang_service::circulars::{CircularView, NewCircular};
 use taizhang_service::dashboard::Dashboard;
+use taizhang_service::letters::{LetterItem, LetterView, NewLetter};
 use taizhang_service::responsibility::{KINDS, NewResponsibility, Roster};
 
 use crate::AppState;
@@ -36,6 +38,10 @@ pub fn routes() -> Router<AppState> {
         .route("/responsibility/{id}/end", post(end_line))
         .route("/cards", get(cards_page))
         .route("/dashboard", get(dashboard_page))
+        .route("/campaigns", get(campaigns_page).post(start_campaign))
+        .route("/campaigns/{id}", get(campaign_page))
+        .route("/letters", get(letters_page).post(sign_letter))
+        .route("/letters/{id}", get(letter_page))
         .route("/accountability", get(accountability_page).post(record))
         .route("/accountability/{id}", get(record_page))
         .route("/accountability/{id}/statements", post(add_statement))
@@ -297,6 +303,208 @@ async fn dashboard_page(State(s): State<AppState>, headers: HeaderMap, Query(q):
     };
     match s.svc.dashboard(&p, q.kind.as_deref()).await {
         Ok(d) => DashboardPage { me: Some(me(&p)), d }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+// ---------------------------------------------------------------- backlog campaigns
+
+#[derive(Template, WebTemplate)]
+#[template(path = "campaigns.html")]
+struct CampaignsPage {
+    me: Option<Me>,
+    csrf: String,
+    rows: Vec<CampaignView>,
+    /// The viewer may start a campaign (a leader or the supervision office).
+    may_start: bool,
+    error: Option<String>,
+    form: BTreeMap<String, String>,
+}
+
+impl CampaignsPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+async fn render_campaigns(s: &AppState, p: &Principal, failed: Option<(DomainError, &[(String, String)])>) -> Response {
+    let rows = match s.svc.campaigns(p).await {
+        Ok(r) => r,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let (status, error, form) = refused_form(failed);
+    let may_start = p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice));
+    let page = CampaignsPage { me: Some(me(p)), csrf: p.csrf_token.clone(), rows, may_start, error, form };
+    (status, page).into_response()
+}
+
+/// Backlog campaigns with their progress, and (for leaders) the form to start one.
+async fn campaigns_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match staff(&s, &headers, false).await {
+        Ok(p) => render_campaigns(&s, &p, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn start_campaign(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let rate = field(&form, "target_rate");
+    let c = NewCampaign {
+        name: field(&form, "name"),
+        starts_on: field(&form, "starts_on"),
+        ends_on: field(&form, "ends_on"),
+        // Not a number: out of range, refused with the field's own message.
+        target_rate: rate.parse().unwrap_or(0),
+    };
+    match s.svc.create_campaign(&p, c).await {
+        Ok(id) => Redirect::to(&format!("/campaigns/{id}")).into_response(),
+        Err(e) => render_campaigns(&s, &p, Some((e, &form))).await,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "campaign.html")]
+struct CampaignPage {
+    me: Option<Me>,
+    c: CampaignView,
+}
+
+/// One campaign: progress per unit and per case-contract leader, each unit's open cases a click away.
+async fn campaign_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.campaign(&p, id).await {
+        Ok(c) => CampaignPage { me: Some(me(&p)), c }.into_response(),
+        Err(e) => refusal(e, Some(me(&p))),
+    }
+}
+
+// ---------------------------------------------------------------- target responsibility letters
+
+#[derive(Template, WebTemplate)]
+#[template(path = "letters.html")]
+struct LettersPage {
+    me: Option<Me>,
+    csrf: String,
+    rows: Vec<LetterView>,
+    /// Units below the viewer's it may sign with: (id, name); empty when the viewer may not sign.
+    units: Vec<(i64, String)>,
+    /// The scheme's indicators: (id, name, default target, default weight).
+    indicators: Vec<(String, String, f64, f64)>,
+    error: Option<String>,
+    form: BTreeMap<String, String>,
+}
+
+impl LettersPage {
+    fn value(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// A field of the form as typed, else its default.
+    fn value_or(&self, k: &str, default: &f64) -> String {
+        self.form.get(k).cloned().unwrap_or_else(|| default.to_string())
+    }
+}
+
+async fn render_letters(s: &AppState, p: &Principal, failed: Option<(DomainError, &[(String, String)])>) -> Response {
+    let rows = match s.svc.letters(p).await {
+        Ok(r) => r,
+        Err(e) => return refusal(e, Some(me(p))),
+    };
+    let may_sign = p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice));
+    let units = match (may_sign, s.svc.store.units().await) {
+        (true, Ok(all)) => all
+            .into_iter()
+            .filter(|u| u.id != p.unit.id && u.path.starts_with(&p.unit.path))
+            .map(|u| (u.id, u.name))
+            .collect(),
+        _ => vec![],
+    };
+    let scheme = &s.svc.scheme;
+    let total: f64 = scheme.indicators.iter().map(|i| i.weight).sum();
+    let indicators = scheme
+        .indicators
+        .iter()
+        .map(|i| (i.id.clone(), i.name.clone(), i.target, (i.weight * 100.0 / total * 10.0).round() / 10.0))
+        .collect();
+    let (status, error, form) = refused_form(failed);
+    (status, LettersPage { me: Some(me(p)), csrf: p.csrf_token.clone(), rows, units, indicators, error, form })
+        .into_response()
+}
+
+/// The letters the viewer may read, and (for leaders) the form to record one signed with a unit below.
+async fn letters_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match staff(&s, &headers, false).await {
+        Ok(p) => render_letters(&s, &p, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn sign_letter(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = match staff_writing(&s, &headers, &form).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // An indicator is undertaken when its weight is filled in; a number that does not parse is refused.
+    let number = |k: &str| field(&form, k).parse::<f64>().ok();
+    let mut items = vec![];
+    let mut unreadable = None;
+    for i in &s.svc.scheme.indicators {
+        if field(&form, &format!("weight_{}", i.id)).is_empty() {
+            continue;
+        }
+        match (number(&format!("target_{}", i.id)), number(&format!("weight_{}", i.id))) {
+            (Some(target), Some(weight)) => items.push(LetterItem { indicator: i.id.clone(), target, weight }),
+            _ => unreadable = Some(format!("指标“{}”的目标和权重应为数字", i.name)),
+        }
+    }
+    if let Some(msg) = unreadable {
+        let e = DomainError::new(ErrorCode::InvalidInput, msg).at("items");
+        return render_letters(&s, &p, Some((e, &form))).await;
+    }
+    let l = NewLetter {
+        unit_id: field(&form, "unit_id").parse().unwrap_or(0),
+        period: field(&form, "period"),
+        title: field(&form, "title"),
+        unit_signer: field(&form, "unit_signer"),
+        issuer_signer: field(&form, "issuer_signer"),
+        signed_on: field(&form, "signed_on"),
+        items,
+    };
+    match s.svc.create_letter(&p, l).await {
+        Ok(id) => Redirect::to(&format!("/letters/{id}")).into_response(),
+        Err(e) => render_letters(&s, &p, Some((e, &form))).await,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "letter.html")]
+struct LetterPage {
+    me: Option<Me>,
+    l: LetterView,
+}
+
+/// One letter, print-ready, with the unit's progress against each indicator and the cases behind each figure.
+async fn letter_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let p = match staff(&s, &headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.svc.letter(&p, id).await {
+        Ok(l) => LetterPage { me: Some(me(&p)), l }.into_response(),
         Err(e) => refusal(e, Some(me(&p))),
     }
 }

@@ -14,7 +14,9 @@ use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_service::accountability::NewAccountability;
+use taizhang_service::campaigns::NewCampaign;
 use taizhang_service::cases::{Actor, IntakeRequest, PartyInput};
+use taizhang_service::letters::{LetterItem, NewLetter};
 use taizhang_service::responsibility::NewResponsibility;
 use taizhang_service::{Clock, ManualClock, Principal};
 
@@ -452,6 +454,8 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let (period_states, commitment_states) =
         periods_and_commitments(&svc, &clock, &principals, &units, now, &petitions).await?;
     let supervision_states = supervision(&svc, &clock, &principals, &units, now).await?;
+    let backlog_states = backlogs(&svc, &clock, &principals, &units, now).await?;
+    target_letters(&svc, &clock, &principals, &units, now).await?;
     // The cards the clocks call for now, as the server's sweeper would raise them at start.
     clock.set(now);
     let cards = svc.sweep_cards().await?;
@@ -473,6 +477,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("special_period", &period_states),
         ("commitment", &commitment_states),
         ("supervision", &supervision_states),
+        ("backlog", &backlog_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -603,6 +608,137 @@ async fn supervision(
         }
     }
     Ok(states)
+}
+
+/// Backlog cases (积案) with their case-contract leaders: two petitions the housing bureau has long held and one
+/// of the labour bureau's, designated by the city's petition bureau, visited and met; one struck off. The
+/// city's year-end campaign (清仓见底) counts them.
+async fn backlogs(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mut states = BTreeMap::new();
+    let oldest = |unit: &str| taizhang_store::CaseFilter {
+        kind: Some("petition".into()),
+        handling_unit: Some(units[unit]),
+        closed: Some(false),
+        terminal_states: svc.terminal_states(),
+        sort: taizhang_store::CaseSort::OldestFirst,
+        limit: 2,
+        ..Default::default()
+    };
+    let office = &principals["office"];
+    let plans = [
+        ("349900-ZJ", "zj_head", "zj_staff", "局长李国强牵头，信访科、物业监管科、街道社区组成专班", 60, true),
+        ("349900-ZJ", "zj_leader", "zj_staff", "副局长牵头，物业监管科、维修资金中心组成专班", 90, false),
+        ("349900-RS", "rs_leader", "rs_staff", "副局长牵头，劳动保障监察支队、仲裁院组成专班", 45, false),
+    ];
+    // The oldest open petitions of each bureau, taken in turn.
+    let mut sources: BTreeMap<&str, Vec<(i64, String)>> = BTreeMap::new();
+    for unit in ["349900-ZJ", "349900-RS"] {
+        let found = svc.store.list_cases(&oldest(unit)).await.map_err(taizhang_service::se)?.0;
+        sources.insert(unit, found.into_iter().rev().map(|c| (c.id, c.title)).collect());
+    }
+    for (unit, leader, staff, team, days, resolved) in plans {
+        let Some((case, title)) = sources.get_mut(unit).and_then(Vec::pop) else { continue };
+        let fields = f(&[
+            ("title", json!(format!("积案：{title}"))),
+            ("content", json!("信访人多次到市、区反映，历经答复仍不满意，诉求涉及历史遗留问题，须多部门协调化解")),
+            ("source_case", json!(case)),
+            ("owner_unit", json!(units[unit])),
+            ("contract_leader", json!(principals[leader].user.id)),
+            ("team", json!(team)),
+            (
+                "plan",
+                json!(
+                    "一、两周内包案领导带队上门走访，面对面听取诉求；二、一个月内召开协调会，明确责任和资金；三、落实措施后书面答复并回访"
+                ),
+            ),
+            ("within_days", json!(days)),
+        ]);
+        let day = |d: i64| (now - Duration::days(d)).with_timezone(&china_tz()).format("%Y-%m-%d").to_string();
+        let mut steps = vec![
+            (
+                now - Duration::days(30),
+                &principals[staff],
+                "contact",
+                f(&[
+                    ("contact_kind", json!("visit")),
+                    ("contact_date", json!(day(30))),
+                    ("contact_note", json!("包案领导带专班上门走访，信访人提出三项诉求，约定两周内召开协调会")),
+                ]),
+            ),
+            (
+                now - Duration::days(16),
+                &principals[staff],
+                "contact",
+                f(&[
+                    ("contact_kind", json!("meeting")),
+                    ("contact_date", json!(day(16))),
+                    ("contact_note", json!("召开协调会，相关部门明确维修责任和资金来源，信访人表示认可")),
+                ]),
+            ),
+        ];
+        if resolved {
+            // Struck off above the unit: by the city's leader.
+            steps.push((
+                now - Duration::days(3),
+                &principals["leader"],
+                "resolve",
+                f(&[("resolution", json!("维修完成并经信访人验收，信访人签字确认息诉罢访"))]),
+            ));
+        }
+        let (_, st) =
+            play(svc, clock, now, "backlog", (now - Duration::days(40), office, fields, vec![]), steps).await?;
+        *states.entry(st).or_default() += 1;
+    }
+    clock.set(now - Duration::days(40));
+    let year = now.with_timezone(&china_tz()).format("%Y").to_string();
+    svc.create_campaign(
+        &principals["leader"],
+        NewCampaign {
+            name: format!("{year}年积案化解“清仓见底”专项行动"),
+            starts_on: format!("{year}-10-01"),
+            ends_on: format!("{year}-12-31"),
+            target_rate: 90,
+        },
+    )
+    .await?;
+    Ok(states)
+}
+
+/// The year's target responsibility letters the city signed in January with its housing and labour bureaus.
+async fn target_letters(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<()> {
+    let year = now.with_timezone(&china_tz()).format("%Y").to_string();
+    clock.set(now - Duration::days(300));
+    let item = |indicator: &str, target: f64, weight: f64| LetterItem { indicator: indicator.into(), target, weight };
+    for (unit, signer) in [("349900-ZJ", "局长 李国强"), ("349900-RS", "局长 周建平")] {
+        let letter = NewLetter {
+            unit_id: units[unit],
+            period: year.clone(),
+            title: String::new(),
+            unit_signer: signer.into(),
+            issuer_signer: "市领导 林国栋".into(),
+            signed_on: format!("{year}-01-15"),
+            items: vec![
+                item("timely_acceptance", 100.0, 20.0),
+                item("on_time_handling", 95.0, 40.0),
+                item("participation", 80.0, 10.0),
+                item("satisfaction", 90.0, 30.0),
+            ],
+        };
+        svc.create_letter(&principals["leader"], letter).await?;
+    }
+    Ok(())
 }
 
 /// (code, name, sector, responsible unit, address) — the sites inspectors visit.

@@ -219,6 +219,45 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let draft = page("/circulars/new?period=2026-11".into()).await;
     assert!(draft.contains("尚未发布") && draft.contains("发布通报"), "{draft}");
 
+    // Target responsibility letters for November: 按期办结率 ≥ 95 % (weight 60), 满意率 ≥ 90 % (40). The housing
+    // bureau meets both (100 %, 1 of 1) → 100 of 100; the labour bureau neither (33.33 %, 0 %) → 0.
+    let letter = |unit: &str| {
+        json!({"unit_id": app.units[unit], "period": "2026-11", "unit_signer": "局长", "issuer_signer": "市长",
+            "signed_on": "2026-01-15", "items": [
+                {"indicator": "on_time_handling", "target": 95, "weight": 60},
+                {"indicator": "satisfaction", "target": 90, "weight": 40}]})
+    };
+    let (s, b) = app.post(&t["rs_staff"], "/api/v1/letters", letter("rsj")).await;
+    assert_eq!(s, 403, "{b}");
+    let mut short = letter("zjj");
+    short["items"][1]["weight"] = json!(30);
+    let (s, b) = app.post(&city, "/api/v1/letters", short).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("items")), "weights sum to 90: {b}");
+    let (s, b) = app.post(&city, "/api/v1/letters", json!({"unit_id": app.units["city"], "period": "2026-11", "unit_signer": "x", "issuer_signer": "y", "signed_on": "2026-01-15", "items": []})).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("unit_id")), "a letter is with a unit below: {b}");
+    let (s, zj_letter) = app.post(&city, "/api/v1/letters", letter("zjj")).await;
+    assert_eq!(s, 201, "{zj_letter}");
+    let (s, b) = app.post(&city, "/api/v1/letters", letter("zjj")).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("period")), "one per unit and period: {b}");
+    let (_, rs_letter) = app.post(&city, "/api/v1/letters", letter("rsj")).await;
+    let (s, l) = app.get(&t["zj_staff"], &format!("/api/v1/letters/{zj_letter}")).await;
+    assert_eq!(s, 200, "the unit reads its own letter: {l}");
+    assert_eq!(l["completion"], 100.0, "{l}");
+    assert_eq!((l["progress"][0]["actual"].as_f64(), l["progress"][0]["met"].as_bool()), (Some(100.0), Some(true)));
+    let (_, l) = app.get(&city, &format!("/api/v1/letters/{rs_letter}")).await;
+    assert_eq!(l["completion"], 0.0, "{l}");
+    assert_eq!((l["progress"][0]["actual"].as_f64(), l["progress"][0]["numerator"].as_i64()), (Some(33.33), Some(1)));
+    assert_eq!(l["progress"][1]["met"], false, "{l}");
+    let (s, _) = app.get(&t["rs_staff"], &format!("/api/v1/letters/{zj_letter}")).await;
+    assert_eq!(s, 404, "another bureau's letter");
+    let letter_page = page(format!("/letters/{rs_letter}")).await;
+    assert!(letter_page.contains("未达标") && letter_page.contains("count=handling_on_time"), "{letter_page}");
+    let letters_page = page("/letters".into()).await;
+    assert!(
+        letters_page.contains("临江市住建局2026 年 11 月目标责任书") && letters_page.contains("weight_satisfaction"),
+        "{letters_page}"
+    );
+
     // The locality changes the weights and the veto, as data, under a new version: the same cases, new
     // figures. 按期办结 70, the others 10; a veto on any acceptance overdue and open (H at the housing bureau).
     // 住建局: 90 of 90 → 100, but vetoed: ranked after 人社局 (10 of 90 → 11.11).

@@ -296,6 +296,31 @@ async fn a_petition_goes_from_the_reception_desk_to_the_review_opinion_in_a_brow
     assert!(size.len() == 4 && (size[2] - 595.3).abs() < 1.0 && (size[3] - 841.9).abs() < 1.0, "A4 media box: {media}");
     b.assert_no_js_errors("printing").await;
 
+    // The leader's dashboard draws its charts (vendored ECharts, nothing fetched from elsewhere); this month's
+    // bar opens the list of the same number of cases.
+    b.go(&app.url("/dashboard")).await;
+    b.wait_for("领导驾驶舱").await;
+    let mut drawn = json!(false);
+    for _ in 0..50 {
+        drawn = b.script("return document.querySelector('#chart-months canvas') !== null;").await;
+        if drawn == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(drawn, json!(true), "the monthly chart is drawn");
+    let bars = b
+        .script("return echarts.getInstanceByDom(document.getElementById('chart-months')).getOption().series[0].data;")
+        .await;
+    assert_eq!(bars.as_array().map(|a| a.len()), Some(12), "{bars}");
+    let this_month = bars[11].as_i64().unwrap_or(0);
+    assert!(this_month >= 1, "this month's petitions: {bars}");
+    b.assert_no_js_errors("on the dashboard").await;
+    b.script("echarts.getInstanceByDom(document.getElementById('chart-months')).trigger('click', {seriesIndex: 0, dataIndex: 11}); return null;")
+        .await;
+    let list = b.wait_for("案件列表").await;
+    assert!(list.contains(&format!("共 {this_month} 件")) && list.contains("含驾驶舱的筛选"), "{list}");
+
     // A resident on a phone-sized screen submits a petition online with a photo.
     b.cmd(reqwest::Method::DELETE, "/cookie", Value::Null).await;
     b.cmd(reqwest::Method::POST, "/window/rect", json!({"width": 390, "height": 844})).await;

@@ -211,9 +211,18 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(report.contains("clerk") && report.contains("已载入"), "{report}");
     assert!(dir.join("demo-accounts.txt").exists());
     let svc = taizhang::build_default(&loc).await.unwrap();
-    for kind in
-        ["petition", "grid_event", "inspection", "hazard", "dispute", "incident", "task", "sweep", "daily_report"]
-    {
+    for kind in [
+        "petition",
+        "grid_event",
+        "inspection",
+        "hazard",
+        "dispute",
+        "incident",
+        "task",
+        "sweep",
+        "daily_report",
+        "backlog",
+    ] {
         let def = svc.workflows.get(kind).unwrap();
         for state in &def.states {
             assert!(report.contains(&format!("{}：", state.name)), "no demo {kind} in state {}: {report}", state.id);
@@ -223,9 +232,10 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 7 + 3 + 1 + 3 + 3,
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 7 + 3 + 1 + 3 + 3 + 3,
         "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports, \
-         7 daily reports (one a 9:00 round), 3 special periods, 1 reception record, 3 commitments, 3 supervision orders"
+         7 daily reports (one a 9:00 round), 3 special periods, 1 reception record, 3 commitments, 3 supervision orders, \
+         3 backlog cases"
     );
     assert!(
         report.contains("督办 3 件：\n  已下达待反馈：1 件\n  逾期未反馈（已升级）：1 件\n  已反馈待审核：1 件"),
