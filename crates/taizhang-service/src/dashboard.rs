@@ -1,8 +1,9 @@
 //! The leader dashboard: one kind's cases received and closed per month (with year-on-year and month-on-month
 //! change), clock status by unit, the categories rising this month, cards raised this week, the latest published
 //! ranking, and backlog clearance. Every figure comes from the running tallies (`tallies`, kept by the store in
-//! the same transaction as each case row) or from the cards and circulars tables, so it costs the same at a
-//! million cases as at a thousand; every figure carries the list query that shows the cases behind it.
+//! the same transaction as each case row) or from the cards and circulars tables, so its cost grows with the
+//! number of units, months and deadline days, not with the number of cases; every figure carries the list query
+//! that shows the cases behind it.
 //!
 //! Cases count under the unit holding them (handling it, else the unit that registered it and has not handed it
 //! on) — the list filter `held` / `held_within` uses the same rule, so a followed figure shows the same cases.
@@ -15,7 +16,7 @@ use serde::Serialize;
 use taizhang_domain::deadline::TZ;
 use taizhang_domain::figures::{add_months, day_key, month_key, month_start, percent_change};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::TallyName;
+use taizhang_store::{TallyGroup, TallyName};
 
 use crate::campaigns::BACKLOG_KIND;
 use crate::cases::UnitRef;
@@ -141,33 +142,34 @@ impl Service {
         let this_month = month_key(now);
         let first = add_months(this_month, -23);
         let mut received: BTreeMap<i64, i64> = BTreeMap::new();
-        for t in self.store.tallies(TallyName::Received, first, this_month, path).await.map_err(se)? {
-            if t.key.kind == kind {
-                *received.entry(t.key.bucket).or_default() += t.n;
-            }
+        let received_rows = self
+            .store
+            .tally_sums(TallyName::Received, (first, this_month), path, TallyGroup::Bucket)
+            .await
+            .map_err(se)?;
+        for t in received_rows.iter().filter(|t| t.key.kind == kind) {
+            *received.entry(t.key.bucket).or_default() += t.n;
         }
         let mut closed: BTreeMap<i64, i64> = BTreeMap::new();
-        // Every month of the state tally: open cases per unit need all of them, whenever they entered their state.
-        let states = self.store.tallies(TallyName::State, 0, this_month, path).await.map_err(se)?;
+        let by_month =
+            self.store.tally_sums(TallyName::State, (first, this_month), path, TallyGroup::Bucket).await.map_err(se)?;
+        for t in by_month.iter().filter(|t| t.key.kind == kind && is_closed(&t.key.kind, &t.key.tag)) {
+            *closed.entry(t.key.bucket).or_default() += t.n;
+        }
+        // Open cases per unit, whenever they entered their state; backlog cases per unit, open and closed.
+        let by_unit =
+            self.store.tally_sums(TallyName::State, (0, this_month), path, TallyGroup::Unit).await.map_err(se)?;
         let mut open: BTreeMap<i64, i64> = BTreeMap::new();
         let mut backlog: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for t in &states {
+        for t in &by_unit {
             let done = is_closed(&t.key.kind, &t.key.tag);
-            if t.key.kind == kind {
-                if done {
-                    if t.key.bucket >= first {
-                        *closed.entry(t.key.bucket).or_default() += t.n;
-                    }
-                } else {
-                    *open.entry(t.key.unit_id).or_default() += t.n;
-                }
+            if t.key.kind == kind && !done {
+                *open.entry(t.key.unit_id).or_default() += t.n;
             }
             if t.key.kind == BACKLOG_KIND {
                 let e = backlog.entry(t.key.unit_id).or_default();
                 e.0 += t.n;
-                if done {
-                    e.1 += t.n;
-                }
+                e.1 += if done { t.n } else { 0 };
             }
         }
         let months = (0..12)
@@ -220,7 +222,7 @@ impl Service {
         // Hot categories: this month against last month.
         let last_month = add_months(this_month, -1);
         let mut per_category: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for t in self.store.tallies(TallyName::Received, last_month, this_month, path).await.map_err(se)? {
+        for t in received_rows.into_iter().filter(|t| t.key.bucket >= last_month) {
             if t.key.kind == kind && !t.key.tag.is_empty() {
                 let e = per_category.entry(t.key.tag).or_default();
                 if t.key.bucket == this_month { e.0 += t.n } else { e.1 += t.n }
@@ -298,7 +300,8 @@ impl Service {
         until: DateTime<Utc>,
     ) -> DomainResult<BTreeMap<i64, i64>> {
         let mut per: BTreeMap<i64, i64> = BTreeMap::new();
-        for t in self.store.tallies(name, 0, day_key(today_start) - 1, path).await.map_err(se)? {
+        let days = (0, day_key(today_start) - 1);
+        for t in self.store.tally_sums(name, days, path, TallyGroup::Unit).await.map_err(se)? {
             if t.key.kind == kind {
                 *per.entry(t.key.unit_id).or_default() += t.n;
             }

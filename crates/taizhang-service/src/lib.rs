@@ -16,6 +16,7 @@ pub mod indicators;
 pub mod letters;
 pub mod notify;
 pub mod org;
+pub mod outbound;
 pub mod plans;
 pub mod portal;
 pub mod reception;
@@ -120,6 +121,8 @@ pub struct Service {
     pub checklists: Arc<taizhang_domain::checklist::Checklists>,
     /// The evaluation scheme units are assessed with (`<data>/assessment.toml` or the shipped one).
     pub scheme: Arc<taizhang_domain::assessment::Scheme>,
+    /// Where notifications also go (`<data>/outbound.toml`); None: the workspace only.
+    pub outbound: Option<Arc<dyn outbound::Channel>>,
 }
 
 /// Turns a store error into what a user sees, logging the cause of anything that is not the user's doing.

@@ -64,6 +64,17 @@ pub trait Store: Send + Sync {
     // ---- notifications
     /// Writes notifications (ids and read times ignored) in one transaction.
     async fn create_notifications(&self, notes: Vec<Notification>) -> StoreResult<()>;
+    /// Notifications not yet delivered outbound, created at or after `since`, with fewer than `max_attempts`
+    /// failed tries, ids after `after`, oldest first.
+    async fn unsent_notifications(
+        &self,
+        since: DateTime<Utc>,
+        max_attempts: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Records a delivery (`Some(at)`) or a failed try (`None`).
+    async fn mark_notification_sent(&self, id: i64, at: Option<DateTime<Utc>>) -> StoreResult<()>;
     /// A user's newest notifications, unread first.
     async fn notifications(&self, user_id: i64, limit: i64) -> StoreResult<Vec<Notification>>;
     /// Marks one of the user's notifications read; false when it is not theirs or already read.
@@ -134,9 +145,16 @@ pub trait Store: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<(i64, i64, i64)>>;
-    /// The rows of one tally with buckets in [from, to] for units in the subtree of `unit_path` (zero counts
-    /// left out).
-    async fn tallies(&self, name: TallyName, from: i64, to: i64, unit_path: &str) -> StoreResult<Vec<Tally>>;
+    /// One tally's counts with buckets in [from, to] for units in the subtree of `unit_path`, summed per bucket
+    /// (over all those units: `unit_id` 0) or per unit (over the buckets: `bucket` 0), each by kind and tag;
+    /// zero sums left out.
+    async fn tally_sums(
+        &self,
+        name: TallyName,
+        range: (i64, i64),
+        unit_path: &str,
+        by: TallyGroup,
+    ) -> StoreResult<Vec<Tally>>;
     /// Every tally row with a count other than zero (for `verify`).
     async fn all_tallies(&self) -> StoreResult<Vec<Tally>>;
     /// The cases held in the subtree of `unit_path` whose nearest deadline (`Due`) or its warning start (`Warn`)

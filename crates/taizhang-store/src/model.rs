@@ -252,6 +252,15 @@ impl TallyName {
     }
 }
 
+/// How `tally_sums` adds up a tally's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TallyGroup {
+    /// Per bucket (month or day), over the units.
+    Bucket,
+    /// Per unit, over the buckets.
+    Unit,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TallyKey {
     pub name: TallyName,

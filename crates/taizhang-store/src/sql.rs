@@ -46,6 +46,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0014_tallies", include_str!("../migrations/sqlite/0014_tallies.sql")),
     ("0015_campaigns", include_str!("../migrations/sqlite/0015_campaigns.sql")),
     ("0016_letters", include_str!("../migrations/sqlite/0016_letters.sql")),
+    ("0017_outbound", include_str!("../migrations/sqlite/0017_outbound.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -64,6 +65,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0014_tallies", include_str!("../migrations/postgres/0014_tallies.sql")),
     ("0015_campaigns", include_str!("../migrations/postgres/0015_campaigns.sql")),
     ("0016_letters", include_str!("../migrations/postgres/0016_letters.sql")),
+    ("0017_outbound", include_str!("../migrations/postgres/0017_outbound.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -898,6 +900,41 @@ impl Store for SqlStore {
         rows.iter().map(notification_from).collect()
     }
 
+    async fn unsent_notifications(
+        &self,
+        since: DateTime<Utc>,
+        max_attempts: i64,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let rows = query!(
+            self,
+            "SELECT n.id, n.user_id, n.created_us, n.title, n.body, n.case_id, c.code AS case_code, n.read_us \
+             FROM notifications n LEFT JOIN cases c ON c.id = n.case_id \
+             WHERE n.sent_us IS NULL AND n.id > ? AND n.send_attempts < ? AND n.created_us >= ? ORDER BY n.id LIMIT ?"
+        )
+        .bind(after)
+        .bind(max_attempts)
+        .bind(us(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    async fn mark_notification_sent(&self, id: i64, at: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let sql = match at {
+            Some(_) => "UPDATE notifications SET sent_us = ? WHERE id = ?",
+            None => "UPDATE notifications SET send_attempts = send_attempts + 1 WHERE id = ?",
+        };
+        let mut q = query!(self, sql);
+        if let Some(at) = at {
+            q = q.bind(us(at));
+        }
+        q.bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn mark_notification_read(&self, user_id: i64, id: i64, at: DateTime<Utc>) -> StoreResult<bool> {
         let res = query!(self, "UPDATE notifications SET read_us = ? WHERE id = ? AND user_id = ? AND read_us IS NULL")
             .bind(us(at))
@@ -1270,12 +1307,28 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("yellow")?, r.try_get("red")?))).collect()
     }
 
-    async fn tallies(&self, name: TallyName, from: i64, to: i64, unit_path: &str) -> StoreResult<Vec<Tally>> {
+    async fn tally_sums(
+        &self,
+        name: TallyName,
+        (from, to): (i64, i64),
+        unit_path: &str,
+        by: TallyGroup,
+    ) -> StoreResult<Vec<Tally>> {
         let (lo, hi) = subtree_range(unit_path);
+        // The units as a list the tally's key range is checked against (a join would walk the range once per
+        // unit); sums are taken in the database, so a few hundred rows come back, not every day of every unit.
+        let (cols, group) = match by {
+            TallyGroup::Bucket => ("bucket, 0 AS unit_id", "bucket"),
+            TallyGroup::Unit => ("0 AS bucket, unit_id", "unit_id"),
+        };
         let rows = query!(
             self,
-            "SELECT t.name, t.bucket, t.unit_id, t.kind, t.tag, t.n FROM tallies t JOIN units u ON u.id = t.unit_id \
-             WHERE t.name = ? AND t.bucket >= ? AND t.bucket <= ? AND t.n <> 0 AND u.path >= ? AND u.path < ?"
+            &format!(
+                "SELECT '{}' AS name, {cols}, kind, tag, CAST(SUM(n) AS BIGINT) AS n FROM tallies \
+                 WHERE name = ? AND bucket >= ? AND bucket <= ? AND unit_id IN (SELECT id FROM units WHERE path >= ? AND path < ?) \
+                 GROUP BY {group}, kind, tag HAVING SUM(n) <> 0",
+                name.as_str()
+            )
         )
         .bind(name.as_str())
         .bind(from)

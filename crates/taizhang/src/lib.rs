@@ -62,6 +62,7 @@ pub async fn build(loc: &Location, clock: Arc<dyn Clock>) -> DomainResult<Servic
         plans: Arc::new(plans),
         checklists: Arc::new(taizhang_service::sites::load_checklists(&loc.data_dir)?),
         scheme: Arc::new(scheme),
+        outbound: taizhang_service::outbound::load_channel(&loc.data_dir)?,
     })
 }
 

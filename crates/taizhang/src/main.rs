@@ -218,6 +218,12 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                         Ok(n) => tracing::info!(taken = n, "timer actions taken"),
                         Err(e) => tracing::error!(error = %e, "sweep failed"),
                     }
+                    // Then the notifications those raised, through the outbound channel if one is configured.
+                    match sweeper.send_outbound().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(sent = n, "notifications sent outbound"),
+                        Err(e) => tracing::error!(error = %e, "outbound sending failed"),
+                    }
                     if minute % 60 == 0 {
                         match sweeper.purge_visitor_logs().await {
                             Ok(0) => {}

@@ -453,3 +453,126 @@ async fn a_week_of_special_period_reception_and_a_missed_commitment(app: TestApp
 }
 
 both_backends!(week_of_daily_operations, a_week_of_special_period_reception_and_a_missed_commitment);
+
+/// A webhook receiver on loopback: answers the first `fail_first` requests with 500, the rest with 200, and keeps
+/// every request's body with its signature header.
+async fn receiver(fail_first: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            let (head, body_len) = loop {
+                let k = conn.read(&mut chunk).await.unwrap_or(0);
+                if k == 0 {
+                    break (String::new(), 0);
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    buf.drain(..end + 4);
+                    break (head, len);
+                }
+            };
+            while buf.len() < body_len {
+                let k = conn.read(&mut chunk).await.unwrap_or(0);
+                if k == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+            }
+            let signature = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("x-taizhang-signature:").map(|v| v.trim().to_string())
+                })
+                .unwrap_or_default();
+            seen.lock().unwrap().push((signature, buf));
+            let status = if n < fail_first { "500 Internal Server Error" } else { "200 OK" };
+            n += 1;
+            let _ = conn
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
+                .await;
+        }
+    });
+    (url, got)
+}
+
+/// Notifications also go out through the locality's webhook when `outbound.toml` names one: signed, retried when
+/// the gateway fails, the workspace copy untouched; nothing is sent without the file.
+async fn notifications_go_out_through_the_webhook(app: TestApp) {
+    use taizhang_service::outbound::{OutboundMessage, Webhook, load_channel};
+    let office = app.token("office").await;
+    let (url, got) = receiver(1).await;
+    assert!(load_channel(&app.loc.data_dir).unwrap().is_none(), "no file, no channel");
+    assert_eq!(app.svc.send_outbound().await.unwrap(), 0);
+    std::fs::write(app.loc.data_dir.join("outbound.toml"), "[webhook]\nurl = \"https://sms.example.gov.cn/x\"\n")
+        .unwrap();
+    let e = load_channel(&app.loc.data_dir).err().unwrap();
+    assert!(e.message.contains("http://"), "{}", e.message);
+    std::fs::write(app.loc.data_dir.join("outbound.toml"), "[webhook]\nurl = \"http://x\"\ntoken = \"1\"\n").unwrap();
+    assert!(load_channel(&app.loc.data_dir).err().unwrap().message.contains("outbound.toml 格式错误"));
+    std::fs::write(
+        app.loc.data_dir.join("outbound.toml"),
+        format!("[webhook]\nurl = \"{url}\"\nsecret = \"s3cret\"\n"),
+    )
+    .unwrap();
+    let mut svc = app.svc.clone();
+    svc.outbound = load_channel(&app.loc.data_dir).unwrap();
+    assert!(svc.outbound.is_some());
+
+    // A backlog case tells the housing bureau's leaders (two of them in the fixture).
+    let (petition, _, _) = app.register(&office, "claim", json!({})).await;
+    let (s, b) = app
+        .post(
+            &office,
+            "/api/v1/cases",
+            json!({"kind": "backlog", "fields": {
+            "title": "多年未结的物业维修纠纷", "content": "多次信访", "source_case": petition,
+            "owner_unit": app.units["zjj"], "contract_leader": app.users["zj_head"], "team": "专班",
+            "plan": "走访、协调、答复", "within_days": 30}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (case, code) = (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].clone());
+    // The gateway fails the first delivery: the rest go out now, that one on the next round, then nothing.
+    let first = svc.send_outbound().await.unwrap();
+    assert!(first >= 1);
+    assert_eq!(svc.send_outbound().await.unwrap(), 1, "the refused one, again");
+    assert_eq!(svc.send_outbound().await.unwrap(), 0, "all delivered");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), first + 2, "one refused, then every notification delivered once");
+    let mut users = vec![];
+    for (signature, body) in &got {
+        assert_eq!(signature, &Webhook::signature("s3cret", body), "signed with the shared secret");
+        let m: OutboundMessage = serde_json::from_slice(body).unwrap();
+        assert_eq!(m.link, format!("/cases/{case}"));
+        assert_eq!(m.unit, "临江市住建局");
+        assert!(!m.title.is_empty() && m.case_code.as_deref() == code.as_str(), "{m:?}");
+        users.push(m.username);
+    }
+    users.sort();
+    users.dedup();
+    assert_eq!(users, ["zj_head", "zj_leader"]);
+    // The workspace notification is there whatever happened outside.
+    let leader = app.token("zj_leader").await;
+    let (_, notes) = app.get(&leader, "/api/v1/notifications").await;
+    assert!(notes.as_array().unwrap().iter().any(|n| n["case_code"] == code), "{notes}");
+    std::fs::remove_file(app.loc.data_dir.join("outbound.toml")).unwrap();
+}
+
+both_backends!(outbound_webhook, notifications_go_out_through_the_webhook);
