@@ -908,6 +908,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("special_period.toml", include_str!("../workflows/special_period.toml")),
     ("supervision.toml", include_str!("../workflows/supervision.toml")),
     ("backlog.toml", include_str!("../workflows/backlog.toml")),
+    ("target_task.toml", include_str!("../workflows/target_task.toml")),
 ];
 
 impl Registry {
@@ -2153,6 +2154,7 @@ mod tests {
             ("special_period.toml", 2, "52b9a62ed57115c088a39ca053e067ac40afa894b83fc51138ecc6b98b634187"),
             ("supervision.toml", 1, "20ab8b4278f60ac3634cae14b581dcc3ba3d9ef66e1caa43d8404b2e55a8452a"),
             ("backlog.toml", 1, "e1ce16cb018bef66e15207ccf6c5529a72b622bd2727b853dce6b6490ad9636f"),
+            ("target_task.toml", 1, "ff855da10db5e7ac4b1e89fc421fb3cf4692d2acda4d7d1af2e3453fb66fcdf3"),
         ];
         assert_eq!(pinned.len(), EMBEDDED.len(), "every shipped definition is pinned");
         for (file, version, sha) in pinned {

@@ -435,7 +435,7 @@ pub(crate) fn deadline_columns(
     (due, warn, workflow::next_timer(def, state, &views))
 }
 
-fn summary(def: Option<&WorkflowDef>, row: &CaseRow, now: DateTime<Utc>) -> CaseSummary {
+pub(crate) fn summary(def: Option<&WorkflowDef>, row: &CaseRow, now: DateTime<Utc>) -> CaseSummary {
     let clock_status = match (row.next_due_at, row.next_warn_at) {
         (Some(due), Some(warn)) => Some(taizhang_domain::deadline::clock_status(due, due - warn, now)),
         _ => None,

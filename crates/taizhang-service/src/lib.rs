@@ -5,6 +5,7 @@
 pub mod accountability;
 pub mod assessment;
 pub mod auth;
+pub mod breakdown;
 pub mod campaigns;
 pub mod cards;
 pub mod cases;

@@ -9,6 +9,7 @@ use chrono::Duration;
 use serde::Deserialize;
 use taizhang_service::accountability::{AccountabilityView, CaseRef, Decision, NewAccountability, StatementView};
 use taizhang_service::assessment::{AssessmentReport, CountedCase, IndicatorHead, PeerGroup, UnitAssessment};
+use taizhang_service::breakdown::TaskNode;
 use taizhang_service::campaigns::{CampaignLine, CampaignView, NewCampaign};
 use taizhang_service::cards::{CardList, CardView, UnitCards};
 use taizhang_service::circulars::{CircularView, Mention, NewCircular};
@@ -28,12 +29,12 @@ use crate::extract::{ApiResult, Auth, ErrorBody, Json};
     paths(assessment, assessment_cases, roster, assign_responsibility, end_responsibility, cards,
         accountability_list, record_accountability, accountability_one, add_statement, decisions, circulars,
         circular_draft, publish_circular, circular_one, dashboard, campaigns, create_campaign, campaign_one,
-        letters, create_letter, letter_one),
+        letters, create_letter, letter_one, breakdown),
     components(schemas(AssessmentReport, IndicatorHead, PeerGroup, UnitAssessment, CountedCase, Roster,
         ResponsibilityView, NewResponsibility, EndBody, CardList, CardView, UnitCards, AccountabilityView, CaseRef,
         Decision, StatementView, NewAccountability, StatementBody, CircularView, Mention, NewCircular, Dashboard, MonthFlow,
         UnitClocks, HotCategory, UnitCardCount, RankRow, PublishedRanking, Clearance, CampaignView, CampaignLine,
-        NewCampaign, LetterView, LetterItem, ItemProgress, NewLetter)),
+        NewCampaign, LetterView, LetterItem, ItemProgress, NewLetter, TaskNode)),
     tags((name = "oversight", description = "责任与考核：责任体系、黄牌红牌预警、问责记录、考核排名及其所依据的案件"))
 )]
 pub struct OversightDoc;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaign_one))
         .route("/letters", get(letters).post(create_letter))
         .route("/letters/{id}", get(letter_one))
+        .route("/cases/{id}/breakdown", get(breakdown))
         .route("/accountability", get(accountability_list).post(record_accountability))
         .route("/accountability/decisions", get(decisions))
         .route("/accountability/{id}", get(accountability_one))
@@ -372,4 +374,17 @@ async fn letter_one(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<LetterView>> {
     Ok(axum::Json(s.svc.letter(&p, parse_id(&id)?).await?))
+}
+
+/// A target task's breakdown (目标倒逼): the task and its sub-tasks level by level, each with unit, owner, deadline
+/// and clock status, and at every level how many tasks below are done and overdue.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/breakdown", tag = "oversight", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "case id of a target task")),
+    responses((status = 200, body = Vec<TaskNode>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn breakdown(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Vec<TaskNode>>> {
+    Ok(axum::Json(s.svc.breakdown(&p, parse_id(&id)?).await?))
 }

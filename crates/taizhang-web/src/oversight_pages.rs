@@ -15,10 +15,12 @@ use axum::routing::{get, post};
 use chrono::Duration;
 use serde::Deserialize;
 use taizhang_domain::access::Role;
+use taizhang_domain::deadline::ClockStatus;
 use taizhang_domain::{DomainError, ErrorCode};
 use taizhang_service::Principal;
 use taizhang_service::accountability::{AccountabilityView, Decision, MEASURES, NewAccountability};
 use taizhang_service::assessment::{AssessmentReport, CountedCase};
+use taizhang_service::breakdown::TaskNode;
 use taizhang_service::campaigns::{CampaignView, NewCampaign};
 use taizhang_service::cards::CardList;
 use taizhang_service::circulars::{CircularView, NewCircular};
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaign_page))
         .route("/letters", get(letters_page).post(sign_letter))
         .route("/letters/{id}", get(letter_page))
+        .route("/cases/{id}/breakdown", get(breakdown_page))
         .route("/accountability", get(accountability_page).post(record))
         .route("/accountability/{id}", get(record_page))
         .route("/accountability/{id}/statements", post(add_statement))
@@ -258,6 +261,28 @@ async fn cards_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
     }
 }
 
+/// A page that only reads: the signed-in staff member, what the service answers for them, and the template built
+/// from it — or the refusal page.
+async fn read_page<T, Fut>(
+    s: &AppState,
+    headers: &HeaderMap,
+    load: impl FnOnce(Principal) -> Fut,
+    render: impl FnOnce(Me, T) -> Response,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<T, DomainError>>,
+{
+    let p = match staff(s, headers, false).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let who = me(&p);
+    match load(p).await {
+        Ok(v) => render(who, v),
+        Err(e) => refusal(e, Some(who)),
+    }
+}
+
 #[derive(Deserialize)]
 struct KindQuery {
     kind: Option<String>,
@@ -297,14 +322,8 @@ fn score(v: &Option<f64>) -> String {
 
 /// The leader dashboard (one kind at a time) for the viewer's unit and everything under it.
 async fn dashboard_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<KindQuery>) -> Response {
-    let p = match staff(&s, &headers, false).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match s.svc.dashboard(&p, q.kind.as_deref()).await {
-        Ok(d) => DashboardPage { me: Some(me(&p)), d }.into_response(),
-        Err(e) => refusal(e, Some(me(&p))),
-    }
+    let load = async |p: Principal| s.svc.dashboard(&p, q.kind.as_deref()).await;
+    read_page(&s, &headers, load, |me, d| DashboardPage { me: Some(me), d }.into_response()).await
 }
 
 // ---------------------------------------------------------------- backlog campaigns
@@ -378,14 +397,8 @@ struct CampaignPage {
 
 /// One campaign: progress per unit and per case-contract leader, each unit's open cases a click away.
 async fn campaign_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    let p = match staff(&s, &headers, false).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match s.svc.campaign(&p, id).await {
-        Ok(c) => CampaignPage { me: Some(me(&p)), c }.into_response(),
-        Err(e) => refusal(e, Some(me(&p))),
-    }
+    let load = async |p: Principal| s.svc.campaign(&p, id).await;
+    read_page(&s, &headers, load, |me, c| CampaignPage { me: Some(me), c }.into_response()).await
 }
 
 // ---------------------------------------------------------------- target responsibility letters
@@ -499,14 +512,42 @@ struct LetterPage {
 
 /// One letter, print-ready, with the unit's progress against each indicator and the cases behind each figure.
 async fn letter_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    let p = match staff(&s, &headers, false).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match s.svc.letter(&p, id).await {
-        Ok(l) => LetterPage { me: Some(me(&p)), l }.into_response(),
-        Err(e) => refusal(e, Some(me(&p))),
+    let load = async |p: Principal| s.svc.letter(&p, id).await;
+    read_page(&s, &headers, load, |me, l| LetterPage { me: Some(me), l }.into_response()).await
+}
+
+// ---------------------------------------------------------------- task breakdown
+
+#[derive(Template, WebTemplate)]
+#[template(path = "breakdown.html")]
+struct BreakdownPage {
+    me: Option<Me>,
+    nodes: Vec<TaskNode>,
+}
+
+impl BreakdownPage {
+    /// Indentation of a level, in the table's first column.
+    fn indent(&self, depth: &usize) -> String {
+        "　".repeat(*depth * 2)
     }
+
+    fn overdue(&self, n: &TaskNode) -> bool {
+        n.clock_status == Some(ClockStatus::Overdue)
+    }
+
+    fn status(&self, n: &TaskNode) -> &'static str {
+        match n.clock_status {
+            Some(ClockStatus::DueSoon) => "临期",
+            Some(ClockStatus::OnTime) => "正常",
+            _ => "",
+        }
+    }
+}
+
+/// A target task's breakdown with what lies below each task rolled up.
+async fn breakdown_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let load = async |p: Principal| s.svc.breakdown(&p, id).await;
+    read_page(&s, &headers, load, |me, nodes| BreakdownPage { me: Some(me), nodes }.into_response()).await
 }
 
 // ---------------------------------------------------------------- accountability records
@@ -686,6 +727,7 @@ trait LocalTime {
 }
 impl LocalTime for CardsPage {}
 impl LocalTime for DashboardPage {}
+impl LocalTime for BreakdownPage {}
 
 impl RosterPage {
     fn value(&self, k: &str) -> &str {

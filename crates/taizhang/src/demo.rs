@@ -456,6 +456,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let supervision_states = supervision(&svc, &clock, &principals, &units, now).await?;
     let backlog_states = backlogs(&svc, &clock, &principals, &units, now).await?;
     target_letters(&svc, &clock, &principals, &units, now).await?;
+    let target_task_states = target_tasks(&svc, &clock, &principals, &units, now).await?;
     // The cards the clocks call for now, as the server's sweeper would raise them at start.
     clock.set(now);
     let cards = svc.sweep_cards().await?;
@@ -478,6 +479,7 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
         ("commitment", &commitment_states),
         ("supervision", &supervision_states),
         ("backlog", &backlog_states),
+        ("target_task", &target_task_states),
     ];
     for (kind, states) in kinds {
         let def = svc.workflows.get(kind)?;
@@ -739,6 +741,75 @@ async fn target_letters(
         svc.create_letter(&principals["leader"], letter).await?;
     }
     Ok(())
+}
+
+/// A target broken down (目标倒逼): the city gave 东城区 its elevator-safety task; the district split it between
+/// its housing bureau (late now; a second part given yesterday) and 城关街道 (done); the district withdrew a
+/// duplicate it had given by mistake.
+async fn target_tasks(
+    svc: &taizhang_service::Service,
+    clock: &ManualClock,
+    principals: &BTreeMap<&str, Principal>,
+    units: &BTreeMap<&str, i64>,
+    now: chrono::DateTime<Utc>,
+) -> DomainResult<BTreeMap<String, usize>> {
+    let mut states = BTreeMap::new();
+    let task = |title: &str, unit: &str, owner: &str, days: i64, from: Option<i64>| {
+        let mut fields = f(&[
+            ("title", json!(title)),
+            ("instructions", json!("对照整治标准逐项完成，按期报送完成情况和佐证材料")),
+            ("owner_unit", json!(units[unit])),
+            ("owner", json!(principals[owner].user.id)),
+            ("within_days", json!(days)),
+        ]);
+        if let Some(from) = from {
+            fields.insert("source_case".into(), json!(from));
+        }
+        fields
+    };
+    let (dc_leader, dczj, jd) = (&principals["dc_leader"], &principals["dczj_leader"], &principals["jd_leader"]);
+    let top = task("年底前完成老旧小区电梯安全隐患整治", "349901", "dc_leader", 60, None);
+    let sign = (now - Duration::days(19), dc_leader, "sign_for", Map::new());
+    let (t1, st) = play(
+        svc,
+        clock,
+        now,
+        "target_task",
+        (now - Duration::days(20), &principals["leader"], top, vec![]),
+        vec![sign],
+    )
+    .await?;
+    *states.entry(st).or_default() += 1;
+    let parts = [
+        ("城区 42 部老旧电梯隐患排查整治", "349901-ZJ", "dczj_leader", dczj, 10, false),
+        ("街道辖区电梯底数摸排", "349901001", "jd_leader", jd, 15, true),
+    ];
+    for (title, unit, owner, who, days, done) in parts {
+        let mut steps = vec![(now - Duration::days(17), who, "sign_for", Map::new())];
+        if done {
+            steps.push((
+                now - Duration::days(6),
+                who,
+                "complete",
+                f(&[("result", json!("摸排电梯 36 部，台账已报区住建局"))]),
+            ));
+        }
+        let opened = (now - Duration::days(18), dc_leader, task(title, unit, owner, days, Some(t1)), vec![]);
+        let (_, st) = play(svc, clock, now, "target_task", opened, steps).await?;
+        *states.entry(st).or_default() += 1;
+    }
+    // Given yesterday, not yet signed for.
+    let fresh = task("约谈电梯维保单位并督促签订整改承诺", "349901-ZJ", "dczj_leader", 7, Some(t1));
+    let (_, st) =
+        play(svc, clock, now, "target_task", (now - Duration::days(1), dc_leader, fresh, vec![]), vec![]).await?;
+    *states.entry(st).or_default() += 1;
+    let mistaken = task("城区电梯隐患排查整治（重复下达）", "349901-ZJ", "dczj_leader", 10, Some(t1));
+    let withdraw = (now - Duration::days(17), dc_leader, "cancel", f(&[("reason", json!("与已下达任务重复"))]));
+    let (_, st) =
+        play(svc, clock, now, "target_task", (now - Duration::days(18), dc_leader, mistaken, vec![]), vec![withdraw])
+            .await?;
+    *states.entry(st).or_default() += 1;
+    Ok(states)
 }
 
 /// (code, name, sector, responsible unit, address) — the sites inspectors visit.

@@ -209,3 +209,73 @@ async fn supervision_from_roster_to_record(app: TestApp) {
 }
 
 both_backends!(supervision, supervision_from_roster_to_record);
+
+/// A target broken down (目标倒逼): the city gives 东城区 a task for 30 days; the district splits it between its
+/// housing bureau (5 days) and 幸福街道 (20 days); the bureau passes its part to its enforcement team (3 days).
+/// Four days on, the team's part is overdue and the street's is done: the top shows 3 below, 1 done, 1 overdue,
+/// and the bureau's part shows the overdue one beneath it.
+async fn a_target_broken_down_shows_overdue_parts_at_the_top(app: TestApp) {
+    let t: HashMap<&str, String> = {
+        let mut t = HashMap::new();
+        for u in ["leader", "dc_leader", "dczj_leader", "team_staff", "jd_leader", "zj_staff"] {
+            t.insert(u, app.token(u).await);
+        }
+        t
+    };
+    let task = |title: &str, unit: &str, owner: &str, days: i64, from: Option<i64>| {
+        let mut fields = json!({"title": title, "instructions": "按要求完成并报送完成情况", "owner_unit": app.units[unit],
+            "owner": app.users[owner], "within_days": days});
+        if let Some(f) = from {
+            fields["source_case"] = json!(f);
+        }
+        json!({"kind": "target_task", "fields": fields})
+    };
+    let open = async |who: &str, body: Value| {
+        let (s, b) = app.post(&t[who], "/api/v1/cases", body).await;
+        assert_eq!(s, 201, "{b}");
+        b["case"]["id"].as_i64().unwrap()
+    };
+    let (s, b) = app.post(&t["zj_staff"], "/api/v1/cases", task("越级", "dc", "dc_leader", 30, None)).await;
+    assert_eq!(s, 403, "a task goes to a unit below the one giving it: {b}");
+    let t1 = open("leader", task("年底前完成老旧小区电梯隐患整治", "dc", "dc_leader", 30, None)).await;
+    ok(&app, &t["dc_leader"], t1, "sign_for", json!({})).await;
+    let t2 = open("dc_leader", task("城区电梯隐患排查整治", "dc_zj", "dczj_leader", 5, Some(t1))).await;
+    let t3 = open("dc_leader", task("街道辖区电梯摸底", "dc_jd", "jd_leader", 20, Some(t1))).await;
+    let t4 = open("dczj_leader", task("执法检查十二个小区", "dc_zj_team", "team_staff", 3, Some(t2))).await;
+    app.advance_days(4);
+    ok(&app, &t["jd_leader"], t3, "sign_for", json!({})).await;
+    ok(&app, &t["jd_leader"], t3, "complete", json!({"result": "已摸底 36 部电梯，台账已报送"})).await;
+
+    let (s, nodes) = app.get(&t["leader"], &format!("/api/v1/cases/{t1}/breakdown")).await;
+    assert_eq!(s, 200, "{nodes}");
+    let rows: Vec<(i64, i64, i64, i64, i64)> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let v = |k: &str| n[k].as_i64().unwrap();
+            (v("id"), v("depth"), v("below"), v("below_done"), v("below_overdue"))
+        })
+        .collect();
+    assert_eq!(rows, [(t1, 0, 3, 1, 1), (t2, 1, 1, 0, 1), (t4, 2, 0, 0, 0), (t3, 1, 0, 0, 0)], "{nodes}");
+    assert_eq!(nodes[2]["clock_status"], "overdue");
+    assert_eq!(nodes[2]["owner"], app.svc.store.user(app.users["team_staff"]).await.unwrap().unwrap().display_name);
+    // The street sees its own part only, and not the district's task above it.
+    let (s, _) = app.get(&t["jd_leader"], &format!("/api/v1/cases/{t1}/breakdown")).await;
+    assert_eq!(s, 403, "the district's own task is outside the street's scope");
+    let (_, own) = app.get(&t["dczj_leader"], &format!("/api/v1/cases/{t2}/breakdown")).await;
+    assert_eq!(own.as_array().map(Vec::len), Some(2), "{own}");
+    let (petition, _, _) = app.register(&t["leader"], "claim", json!({})).await;
+    let (s, b) = app.get(&t["leader"], &format!("/api/v1/cases/{petition}/breakdown")).await;
+    assert_eq!(s, 400, "{b}");
+
+    let browser = sign_in(&app, "leader").await;
+    let (s, html) = browser.get(&app, &format!("/cases/{t1}/breakdown")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("下级任务 3 项，已完成 1 项") && html.contains("超期 1 项"), "{html}");
+    let (_, case) = browser.get(&app, &format!("/cases/{t1}")).await;
+    assert!(case.contains(&format!("/cases/{t1}/breakdown")), "{case}");
+    assert!(app.svc.verify().await.unwrap().ok);
+}
+
+both_backends!(task_breakdown, a_target_broken_down_shows_overdue_parts_at_the_top);
