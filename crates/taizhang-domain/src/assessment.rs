@@ -43,6 +43,24 @@ pub struct Scheme {
     pub indicators: Vec<IndicatorDef>,
     #[serde(default)]
     pub vetoes: Vec<VetoDef>,
+    /// Who a circular (通报) names; the shipped defaults when the section is absent.
+    #[serde(default)]
+    pub circular: CircularRule,
+}
+
+/// `[circular]`: units with a total at or above `commend_at` are commended (as is each peer group's first), units
+/// under `short_below` (or vetoed) found short.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CircularRule {
+    pub commend_at: f64,
+    pub short_below: f64,
+}
+
+impl Default for CircularRule {
+    fn default() -> Self {
+        CircularRule { commend_at: 90.0, short_below: 60.0 }
+    }
 }
 
 /// What a count counts: a clock's runs (`clock` + `measure`) or an action's events (`action` + `when`).
@@ -308,6 +326,15 @@ mod tests {
         let s = Scheme::from_toml(EMBEDDED).unwrap();
         s.check(Registry::embedded().get("petition").unwrap()).unwrap();
         s
+    }
+
+    #[test]
+    fn circular_thresholds_are_data_with_defaults() {
+        assert_eq!(scheme().circular, CircularRule { commend_at: 90.0, short_below: 60.0 });
+        let own = format!("{EMBEDDED}\n[circular]\ncommend_at = 95\nshort_below = 70\n");
+        assert_eq!(Scheme::from_toml(&own).unwrap().circular, CircularRule { commend_at: 95.0, short_below: 70.0 });
+        let wrong = format!("{EMBEDDED}\n[circular]\ncommend = 95\nshort_below = 70\n");
+        assert!(Scheme::from_toml(&wrong).is_err());
     }
 
     fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {

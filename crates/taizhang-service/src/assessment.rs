@@ -107,6 +107,11 @@ pub struct AssessmentReport {
     /// The indicators in the scheme's order, as every unit's `score.indicators`.
     pub indicators: Vec<IndicatorHead>,
     pub groups: Vec<PeerGroup>,
+    /// The scheme's rule for circulars, kept with a published result (results published before it was recorded
+    /// read back with the defaults, which were the rule then).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub circular: taizhang_domain::assessment::CircularRule,
 }
 
 /// An indicator of the scheme: its name and weight, and the counts it divides (to drill down into).
@@ -266,6 +271,7 @@ impl Service {
                 })
                 .collect(),
             groups,
+            circular: self.scheme.circular,
         })
     }
 

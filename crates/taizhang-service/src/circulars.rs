@@ -1,9 +1,10 @@
 //! Published assessment results and their circulars (通报). A leader or the supervision office drafts the circular
 //! for an ended period from the live assessment, adds their own words, and publishes it: the report is frozen as
 //! it was computed then, with the scheme's id and version, so later records or a new scheme version never change
-//! a published result. The circular names the units that did well (each peer group's first and every unit at 90
-//! or above) and those that fell short (a one-vote veto, or under 60), with the figures behind each. It is read by
-//! the assessing unit, the units under it, and the units above it.
+//! a published result. The circular names the units that did well (each peer group's first and every unit at or
+//! above `commend_at`) and those that fell short (a one-vote veto, or under `short_below`) — the scheme's
+//! `[circular]` rule (default 90 and 60), kept with the report — with the figures behind each. It is read by the
+//! assessing unit, the units under it, and the units above it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,9 +52,6 @@ pub struct NewCircular {
     pub leader_text: String,
 }
 
-const COMMEND_AT: f64 = 90.0;
-const SHORT_BELOW: f64 = 60.0;
-
 fn bad(msg: impl Into<String>, field: &str) -> DomainError {
     DomainError::new(ErrorCode::InvalidInput, msg).at(field)
 }
@@ -75,7 +73,7 @@ pub fn mentions(r: &AssessmentReport) -> (Vec<Mention>, Vec<Mention>) {
             continue;
         }
         let Some(total) = u.score.total else { continue };
-        if total < SHORT_BELOW {
+        if total < r.circular.short_below {
             let weak: Vec<String> = u
                 .score
                 .indicators
@@ -84,7 +82,7 @@ pub fn mentions(r: &AssessmentReport) -> (Vec<Mention>, Vec<Mention>) {
                 .map(|i| format!("{} {}%（{}/{}）", i.name, i.rate.unwrap_or_default(), i.numerator, i.denominator))
                 .collect();
             short.push(mention(format!("{total} 分；{}", weak.join("，"))));
-        } else if u.rank == Some(1) || total >= COMMEND_AT {
+        } else if u.rank == Some(1) || total >= r.circular.commend_at {
             let rank = u.rank.map(|r| format!("，第 {r} 名")).unwrap_or_default();
             commended.push(mention(format!("{total} 分{rank}")));
         }
