@@ -27,6 +27,8 @@ use crate::{Principal, Service, se};
 pub struct MonthFlow {
     /// `2026-11`.
     pub month: String,
+    /// The current month, counted so far (its change against full months says little yet).
+    pub partial: bool,
     pub received: i64,
     pub closed: i64,
     /// Change against the same month a year before, in percent (None when that month had none).
@@ -181,6 +183,7 @@ impl Service {
                 let to = month_start(add_months(m, 1)).unwrap_or_default() - Duration::days(1);
                 MonthFlow {
                     month: format!("{}-{:02}", m / 100, m % 100),
+                    partial: m == this_month,
                     received: r,
                     closed: c,
                     received_yoy: percent_change(r, get(&received, add_months(m, -12))),

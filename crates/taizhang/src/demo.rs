@@ -16,6 +16,7 @@ use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_service::accountability::NewAccountability;
 use taizhang_service::campaigns::NewCampaign;
 use taizhang_service::cases::{Actor, IntakeRequest, PartyInput};
+use taizhang_service::circulars::NewCircular;
 use taizhang_service::letters::{LetterItem, NewLetter};
 use taizhang_service::responsibility::NewResponsibility;
 use taizhang_service::{Clock, ManualClock, Principal};
@@ -457,8 +458,18 @@ pub async fn load(loc: &Location, n_cases: usize) -> DomainResult<String> {
     let backlog_states = backlogs(&svc, &clock, &principals, &units, now).await?;
     target_letters(&svc, &clock, &principals, &units, now).await?;
     let target_task_states = target_tasks(&svc, &clock, &principals, &units, now).await?;
-    // The cards the clocks call for now, as the server's sweeper would raise them at start.
+    // Last month's assessment, published by the city with its circular (the dashboard shows its ranking).
     clock.set(now);
+    let last_month = now.with_timezone(&china_tz()).date_naive().with_day(1).and_then(|d| d.pred_opt());
+    if let Some(m) = last_month {
+        let circular = NewCircular {
+            period: m.format("%Y-%m").to_string(),
+            title: String::new(),
+            leader_text: "各单位要对照通报查找差距，对超期未办结的事项逐件明确责任人和办结时限。".into(),
+        };
+        svc.publish_circular(&principals["leader"], circular).await?;
+    }
+    // The cards the clocks call for now, as the server's sweeper would raise them at start.
     let cards = svc.sweep_cards().await?;
     writeln!(report, "\n已载入 {} 个单位、{} 个账号、{} 件信访事项：", UNITS.len(), ACCOUNTS.len(), n_cases).ok();
     let def = svc.workflows.get("petition")?;
@@ -2006,7 +2017,9 @@ fn demo_steps(path: &str, unit: i64, original: Option<i64>) -> Vec<(f64, Who, &'
                 "replied" => {}
                 "closed" => {
                     steps.push((75.0, Who::Resident, "rate", f(&[("satisfaction", json!("basically_satisfied"))])));
-                    steps.push((105.0, Who::Office, "close", f(&[])));
+                    // 42 days after the reply: the 30-day review window, rolled past the longest holiday (Spring
+                    // Festival, National Day) when it ends in one, has closed by then whatever the date.
+                    steps.push((112.0, Who::Office, "close", f(&[])));
                 }
                 _ => {
                     steps.push(request_review(80.0));
