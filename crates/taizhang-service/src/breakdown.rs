@@ -1,7 +1,8 @@
 //! Task breakdown (目标倒逼): a target task (`target_task`) and the sub-tasks opened from it, level by level, as a
 //! tree, each with its unit, owner, deadline and clock status, and at every level what lies below it rolled up —
 //! how many tasks, how many done, how many overdue now — so a leader sees at the top where a deadline is being
-//! missed further down. Sub-tasks the viewer may not open are counted but shown without their title.
+//! missed further down. Sub-tasks the viewer may not open are counted (with their unit and state) but shown
+//! without code, title, owner or deadline.
 
 use std::collections::BTreeMap;
 
@@ -56,19 +57,19 @@ impl Service {
             let visible = Self::visible_to(p, &row);
             let (_, state) = self.def_of(&row)?;
             let s = summary(self.workflows.get(&row.kind).ok(), &row, now);
-            let owner = match state.fields.get("owner").and_then(|v| v.as_i64()) {
+            let owner = match state.fields.get("owner").and_then(|v| v.as_i64()).filter(|_| visible) {
                 Some(u) => self.store.user(u).await.map_err(se)?.map(|u| u.display_name).unwrap_or_default(),
                 None => String::new(),
             };
             let unit = row.handling_unit.unwrap_or(row.registered_unit);
             nodes.push(TaskNode {
-                id: row.id,
+                id: if visible { row.id } else { 0 },
                 code: if visible { row.code.clone() } else { String::new() },
                 title: if visible { row.title.clone() } else { "（无权查看）".into() },
                 state_name: s.state_name,
                 unit: UnitRef { id: unit, name: units.get(&unit).cloned().unwrap_or_default() },
                 owner,
-                due_at: row.next_due_at,
+                due_at: row.next_due_at.filter(|_| visible),
                 clock_status: s.clock_status,
                 visible,
                 done: row.state == "done",

@@ -5,9 +5,10 @@
 //! counts behind it — and the letter's completion is the weight of the indicators met. Read by the unit and the
 //! units above it.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use taizhang_domain::access::Role;
+use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::Letter;
 
@@ -97,7 +98,14 @@ impl Service {
         if unit.id == p.unit.id || !unit.path.starts_with(&p.unit.path) {
             return Err(bad(format!("{}不在本单位之下，目标责任书由上级与下级签订", unit.name), "unit_id"));
         }
-        let (period_label, _, _) = parse_period(l.period.trim()).map_err(|e| bad(e.message, "period"))?;
+        let (period_label, from, to) = parse_period(l.period.trim()).map_err(|e| bad(e.message, "period"))?;
+        // Stored in one spelling (2026-11, 2026-Q4, 2026), so one letter per period holds however it was typed.
+        let (start, end) = (from.with_timezone(&china_tz()).date_naive(), to.with_timezone(&china_tz()).date_naive());
+        let period = match (end.year() - start.year()) * 12 + end.month() as i32 - start.month() as i32 {
+            1 => start.format("%Y-%m").to_string(),
+            3 => format!("{}-Q{}", start.year(), (start.month() - 1) / 3 + 1),
+            _ => start.format("%Y").to_string(),
+        };
         let signed_on = NaiveDate::parse_from_str(l.signed_on.trim(), "%Y-%m-%d")
             .map_err(|_| bad("签订日期格式应为 2026-01-15", "signed_on"))?;
         for (v, field) in [(&l.unit_signer, "unit_signer"), (&l.issuer_signer, "issuer_signer")] {
@@ -139,7 +147,7 @@ impl Service {
                 unit_id: unit.id,
                 unit_path: unit.path.clone(),
                 issuer_unit_id: p.unit.id,
-                period: l.period.trim().to_string(),
+                period: period.clone(),
                 title,
                 unit_signer: l.unit_signer.trim().to_string(),
                 issuer_signer: l.issuer_signer.trim().to_string(),
@@ -229,7 +237,8 @@ impl Service {
                 met,
             });
         }
-        let completion = report.is_some().then_some(met_weight);
+        // Not in the reader's assessment (a level the scheme does not assess): nothing measured, no completion.
+        let completion = unit.is_some().then_some(met_weight);
         let created_by = self.store.user(l.created_by).await.map_err(se)?.map(|u| u.display_name).unwrap_or_default();
         Ok(LetterView {
             id: l.id,

@@ -2,8 +2,9 @@
 //! workspace (an SMS gateway, a government messaging app, a mail relay) names a webhook in
 //! `<data>/outbound.toml`; every notification is then also posted there as JSON, signed with HMAC-SM3 when a
 //! secret is set. Nothing external is needed to run — without the file nothing is sent — and a failed delivery
-//! never touches the notification itself: it is retried on the next round (`send_outbound`, every minute in
-//! `serve`) up to `MAX_ATTEMPTS` times, then left for the workspace only. The channel is a trait, so another
+//! never touches the notification itself: a round stops at the first failure and the rest are tried in the next
+//! (`send_outbound`, every minute in `serve`, in its own task so a slow gateway never delays the sweeps), each up
+//! to `MAX_ATTEMPTS` times, then left for the workspace only. The channel is a trait, so another
 //! transport can be added beside the webhook.
 //!
 //! The message names the recipient by username, display name and unit, never by phone or e-mail: the gateway
@@ -162,8 +163,11 @@ impl Service {
                         sent += 1;
                     }
                     Err(why) => {
+                        // The gateway is down or refusing: the rest wait for the next round rather than each
+                        // waiting out its own timeout now.
                         tracing::warn!(notification = n.id, error = %why, "outbound delivery failed");
                         self.store.mark_notification_sent(n.id, None).await.map_err(se)?;
+                        return Ok(sent);
                     }
                 }
             }

@@ -228,6 +228,16 @@ impl SqlStore {
         })
     }
 
+    /// Locks the case row read before its tallies are moved: on PostgreSQL (READ COMMITTED) a deadline update
+    /// outside `append`'s chain lock could otherwise read the same old keys as a concurrent append. SQLite's
+    /// writers are serialised by `BEGIN IMMEDIATE` already.
+    fn row_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     fn lock_head_sql(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite => "SELECT seq, hash FROM chain_heads WHERE name = ?",
@@ -323,10 +333,17 @@ fn case_from(r: &AnyRow) -> StoreResult<CaseRow> {
 /// What `append` and `set_next_deadline` read of a case before changing it, to move its tally counts.
 const TALLY_COLS: &str = "version, kind, category, state, registered_unit, handling_unit, created_us, state_since_us, next_due_us, next_warn_us";
 
-fn tally_keys_of(r: &AnyRow) -> StoreResult<Vec<TallyKey>> {
+/// The tally keys of a case row read with `TALLY_COLS`; `deadlines` replaces its due and warning times (when
+/// `set_next_deadline` is about to change them).
+type Deadlines = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+fn tally_keys_of(r: &AnyRow, deadlines: Option<Deadlines>) -> StoreResult<Vec<TallyKey>> {
     let (kind, category, state): (String, Option<String>, String) =
         (r.try_get("kind")?, r.try_get("category")?, r.try_get("state")?);
     let handling: Option<i64> = r.try_get("handling_unit")?;
+    let (next_due_at, next_warn_at) = match deadlines {
+        Some(d) => d,
+        None => (deadline_from(r.try_get("next_due_us")?), deadline_from(r.try_get("next_warn_us")?)),
+    };
     Ok(TallyFacts {
         kind: &kind,
         category: category.as_deref(),
@@ -334,8 +351,8 @@ fn tally_keys_of(r: &AnyRow) -> StoreResult<Vec<TallyKey>> {
         unit_id: handling.map_or_else(|| r.try_get("registered_unit"), Ok)?,
         created_at: from_us(r.try_get("created_us")?),
         state_since: from_us(r.try_get("state_since_us")?),
-        next_due_at: deadline_from(r.try_get("next_due_us")?),
-        next_warn_at: deadline_from(r.try_get("next_warn_us")?),
+        next_due_at,
+        next_warn_at,
     }
     .keys())
 }
@@ -386,6 +403,21 @@ impl SqlStore {
                 .execute(&mut **tx)
                 .await?;
             }
+        }
+        // Day buckets move on constantly: rows counted down to nothing go, so the table stays the size of what
+        // is counted.
+        for k in old.iter().filter(|k| !new.contains(k)) {
+            query!(
+                self,
+                "DELETE FROM tallies WHERE name = ? AND bucket = ? AND unit_id = ? AND kind = ? AND tag = ? AND n = 0"
+            )
+            .bind(k.name.as_str())
+            .bind(k.bucket)
+            .bind(k.unit_id)
+            .bind(&k.kind)
+            .bind(&k.tag)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -1756,7 +1788,8 @@ impl Store for SqlStore {
             let mut old_tallies = vec![];
             let (case_id, case_seq) = match req.case_id {
                 Some(id) => {
-                    let row = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?"))
+                    let lock = self.row_lock();
+                    let row = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?{lock}"))
                         .bind(id)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -1764,7 +1797,7 @@ impl Store for SqlStore {
                         return Err(DomainError::new(ErrorCode::CaseNotFound, format!("案件 {id} 不存在")).into());
                     };
                     let version: i64 = row.try_get("version")?;
-                    old_tallies = tally_keys_of(&row)?;
+                    old_tallies = tally_keys_of(&row, None)?;
                     if req.expected_version.is_some_and(|v| v != version) {
                         return Err(DomainError::new(
                             ErrorCode::StaleVersion,
@@ -2185,27 +2218,15 @@ impl Store for SqlStore {
         timer: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?"))
+        let lock = self.row_lock();
+        let Some(row) = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?{lock}"))
             .bind(case_id)
             .fetch_optional(&mut *tx)
             .await?
         else {
             return Ok(());
         };
-        let old = tally_keys_of(&row)?;
-        let mut new = old.clone();
-        new.retain(|k| !matches!(k.name, TallyName::Due | TallyName::Warn));
-        let template = old[0].clone();
-        for (name, at) in [(TallyName::Due, due), (TallyName::Warn, warn)] {
-            if let Some(at) = at {
-                new.push(TallyKey {
-                    name,
-                    bucket: taizhang_domain::figures::day_key(at),
-                    tag: String::new(),
-                    ..template.clone()
-                });
-            }
-        }
+        let (old, new) = (tally_keys_of(&row, None)?, tally_keys_of(&row, Some((due, warn)))?);
         query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ?, next_timer_us = ? WHERE id = ?")
             .bind(deadline_us(due))
             .bind(deadline_us(warn))

@@ -237,6 +237,8 @@ async fn end_line(
 #[derive(Deserialize)]
 struct CardsQuery {
     days: Option<i64>,
+    /// A first day (YYYY-MM-DD, China time) instead of `days`: the dashboard's "this week".
+    from: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -253,9 +255,17 @@ async fn cards_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
         Ok(p) => p,
         Err(r) => return r,
     };
-    let days = q.days.unwrap_or(7).clamp(1, 366);
+    let mut days = q.days.unwrap_or(7).clamp(1, 366);
     let to = s.svc.now() + Duration::seconds(1);
-    match s.svc.cards(&p, Some(to - Duration::days(days)), Some(to)).await {
+    let from = match q.from.as_deref().filter(|f| !f.is_empty()).map(taizhang_domain::deadline::parse_start) {
+        Some(Ok(from)) => {
+            days = (to - from).num_days() + 1;
+            from
+        }
+        Some(Err(e)) => return refusal(e, Some(me(&p))),
+        None => to - Duration::days(days),
+    };
+    match s.svc.cards(&p, Some(from), Some(to)).await {
         Ok(l) => CardsPage { me: Some(me(&p)), days, l }.into_response(),
         Err(e) => refusal(e, Some(me(&p))),
     }
@@ -301,9 +311,9 @@ impl DashboardPage {
         serde_json::to_string(&self.d).unwrap_or_else(|_| "null".into()).replace('<', "\\u003c")
     }
 
-    /// Days since Monday's start, counting today: the cards page's window for "this week".
-    fn week_days(&self) -> i64 {
-        (self.d.at - self.d.week_from).num_days() + 1
+    /// Monday (China time) as the cards page's first day: the same window the figure counts.
+    fn week_start(&self) -> String {
+        self.d.week_from.with_timezone(&taizhang_domain::deadline::TZ).format("%Y-%m-%d").to_string()
     }
 }
 

@@ -218,12 +218,7 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                         Ok(n) => tracing::info!(taken = n, "timer actions taken"),
                         Err(e) => tracing::error!(error = %e, "sweep failed"),
                     }
-                    // Then the notifications those raised, through the outbound channel if one is configured.
-                    match sweeper.send_outbound().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(sent = n, "notifications sent outbound"),
-                        Err(e) => tracing::error!(error = %e, "outbound sending failed"),
-                    }
+
                     if minute % 60 == 0 {
                         match sweeper.purge_visitor_logs().await {
                             Ok(0) => {}
@@ -233,6 +228,22 @@ async fn run(cmd: Cmd) -> Result<ExitCode, DomainError> {
                     }
                 }
             });
+            // Notifications through the outbound channel, if one is configured — apart from the sweeps, so a slow
+            // gateway never delays a card or an escalation.
+            if svc.outbound.is_some() {
+                let sender = svc.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                    loop {
+                        tick.tick().await;
+                        match sender.send_outbound().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(sent = n, "notifications sent outbound"),
+                            Err(e) => tracing::error!(error = %e, "outbound sending failed"),
+                        }
+                    }
+                });
+            }
             // Ctrl-C, or SIGTERM from a service manager: stop taking requests and finish the ones in flight.
             let shutdown = async {
                 #[cfg(unix)]

@@ -239,6 +239,10 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     assert_eq!(s, 201, "{zj_letter}");
     let (s, b) = app.post(&city, "/api/v1/letters", letter("zjj")).await;
     assert_eq!((s, b["field"].as_str()), (400, Some("period")), "one per unit and period: {b}");
+    let mut respelled = letter("zjj");
+    respelled["period"] = json!("2026-011");
+    let (s, b) = app.post(&city, "/api/v1/letters", respelled).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("period")), "the same month spelled otherwise: {b}");
     let (_, rs_letter) = app.post(&city, "/api/v1/letters", letter("rsj")).await;
     let (s, l) = app.get(&t["zj_staff"], &format!("/api/v1/letters/{zj_letter}")).await;
     assert_eq!(s, 200, "the unit reads its own letter: {l}");
