@@ -31,6 +31,18 @@ impl Principal {
     pub fn has(&self, r: Role) -> bool {
         self.roles.contains(&r)
     }
+
+    /// A leader or the supervision office: who keeps rosters, publishes circulars, signs target letters and
+    /// starts campaigns for their unit.
+    pub fn oversees(&self) -> bool {
+        self.has(Role::Leader) || self.has(Role::SupervisionOffice)
+    }
+
+    /// The viewer's unit is the one at `unit_path`, above it or below it: who reads a unit's published
+    /// circulars and campaigns.
+    pub fn in_line_with(&self, unit_path: &str) -> bool {
+        self.unit.path.starts_with(unit_path) || unit_path.starts_with(&self.unit.path)
+    }
     pub fn require(&self, r: Role) -> DomainResult<()> {
         if self.has(r) {
             Ok(())

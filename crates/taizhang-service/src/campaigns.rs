@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use taizhang_domain::access::Role;
 use taizhang_domain::deadline;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::{Campaign, CaseFilter, CaseSort};
@@ -72,7 +71,7 @@ fn line(id: i64, name: String, total: i64, cleared: i64, target: i64, open_query
 impl Service {
     /// Starts a campaign for the caller's unit (a leader or the supervision office); audited.
     pub async fn create_campaign(&self, p: &Principal, c: NewCampaign) -> DomainResult<i64> {
-        if !p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice)) {
+        if !p.oversees() {
             self.audit(Some(p), None, "campaign_created", None, "denied", "角色无权发起").await?;
             return Err(DomainError::new(ErrorCode::Forbidden, "只有领导或督查部门可以发起积案化解专项行动"));
         }
@@ -117,16 +116,12 @@ impl Service {
         Ok(id)
     }
 
-    fn may_read_campaign(p: &Principal, c: &Campaign) -> bool {
-        p.unit.path.starts_with(&c.unit_path) || c.unit_path.starts_with(&p.unit.path)
-    }
-
     /// The campaigns the viewer may read, newest first, each with its progress now.
     pub async fn campaigns(&self, p: &Principal) -> DomainResult<Vec<CampaignView>> {
         self.require_case_worker(p)?;
         let mut out = vec![];
         for c in self.store.campaigns().await.map_err(se)? {
-            if Self::may_read_campaign(p, &c) {
+            if p.in_line_with(&c.unit_path) {
                 out.push(self.campaign_view(c).await?);
             }
         }
@@ -136,7 +131,7 @@ impl Service {
     pub async fn campaign(&self, p: &Principal, id: i64) -> DomainResult<CampaignView> {
         self.require_case_worker(p)?;
         match self.store.campaigns().await.map_err(se)?.into_iter().find(|c| c.id == id) {
-            Some(c) if Self::may_read_campaign(p, &c) => self.campaign_view(c).await,
+            Some(c) if p.in_line_with(&c.unit_path) => self.campaign_view(c).await,
             _ => Err(DomainError::new(ErrorCode::NotFound, format!("专项行动 {id} 不存在或您无权查看"))),
         }
     }

@@ -8,7 +8,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use taizhang_domain::access::Role;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::Circular;
 
@@ -92,7 +91,7 @@ pub fn mentions(r: &AssessmentReport) -> (Vec<Mention>, Vec<Mention>) {
 
 impl Service {
     pub(crate) fn may_read_circular(p: &Principal, c: &Circular) -> bool {
-        p.unit.path.starts_with(&c.unit_path) || c.unit_path.starts_with(&p.unit.path)
+        p.in_line_with(&c.unit_path)
     }
 
     /// The circular a period's assessment would give now, unpublished.
@@ -114,7 +113,7 @@ impl Service {
 
     /// Publishes a period's assessment with its circular, once per period, unit and scheme; audited.
     pub async fn publish_circular(&self, p: &Principal, c: NewCircular) -> DomainResult<i64> {
-        if !(p.has(Role::Leader) || p.has(Role::SupervisionOffice)) {
+        if !p.oversees() {
             return Err(DomainError::new(ErrorCode::Forbidden, "只有领导或督查室可以发布考核通报"));
         }
         let draft = self.draft_circular(p, &c.period).await?;

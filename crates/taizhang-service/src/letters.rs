@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::Letter;
@@ -90,7 +89,7 @@ fn bad(msg: impl Into<String>, field: &str) -> DomainError {
 impl Service {
     /// Records a signed letter: issued by a leader or the supervision office of a unit above the one bound.
     pub async fn create_letter(&self, p: &Principal, l: NewLetter) -> DomainResult<i64> {
-        if !p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice)) {
+        if !p.oversees() {
             self.audit(Some(p), None, "letter_created", None, "denied", "角色无权签订").await?;
             return Err(DomainError::new(ErrorCode::Forbidden, "只有领导或督查部门可以签订目标责任书"));
         }

@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use taizhang_domain::access::Role;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 use taizhang_store::{Responsibility, Unit};
@@ -82,7 +81,7 @@ fn in_force(r: &Responsibility, on: NaiveDate) -> bool {
 impl Service {
     /// Leaders and the supervision office of the unit or a unit above keep its roster.
     fn may_keep_roster(p: &Principal, unit: &Unit) -> bool {
-        (p.has(Role::Leader) || p.has(Role::SupervisionOffice)) && unit.path.starts_with(&p.unit.path)
+        p.oversees() && unit.path.starts_with(&p.unit.path)
     }
 
     async fn roster_unit(&self, p: &Principal, unit_id: i64) -> DomainResult<Unit> {

@@ -357,10 +357,6 @@ fn tally_keys_of(r: &AnyRow, deadlines: Option<Deadlines>) -> StoreResult<Vec<Ta
     .keys())
 }
 
-fn tally_keys(c: &CaseRow) -> Vec<TallyKey> {
-    c.tally_facts().keys()
-}
-
 fn tally_from(r: &AnyRow) -> StoreResult<Tally> {
     let name: String = r.try_get("name")?;
     let name = [TallyName::Received, TallyName::State, TallyName::Due, TallyName::Warn]
@@ -1897,7 +1893,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            self.apply_tallies(&mut tx, &old_tallies, &tally_keys(c)).await?;
+            self.apply_tallies(&mut tx, &old_tallies, &c.tally_facts().keys()).await?;
             query!(
                 self,
                 &format!("INSERT INTO case_events ({EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")

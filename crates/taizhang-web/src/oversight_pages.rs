@@ -362,7 +362,7 @@ async fn render_campaigns(s: &AppState, p: &Principal, failed: Option<(DomainErr
         Err(e) => return refusal(e, Some(me(p))),
     };
     let (status, error, form) = refused_form(failed);
-    let may_start = p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice));
+    let may_start = p.oversees();
     let page = CampaignsPage { me: Some(me(p)), csrf: p.csrf_token.clone(), rows, may_start, error, form };
     (status, page).into_response()
 }
@@ -443,7 +443,7 @@ async fn render_letters(s: &AppState, p: &Principal, failed: Option<(DomainError
         Ok(r) => r,
         Err(e) => return refusal(e, Some(me(p))),
     };
-    let may_sign = p.roles.iter().any(|r| matches!(r, Role::Leader | Role::SupervisionOffice));
+    let may_sign = p.oversees();
     let units = match (may_sign, s.svc.store.units().await) {
         (true, Ok(all)) => all
             .into_iter()
@@ -807,7 +807,7 @@ async fn render_draft(
         }
         None => (StatusCode::OK, None),
     };
-    let may_publish = (p.has(Role::Leader) || p.has(Role::SupervisionOffice)) && !c.report.running;
+    let may_publish = p.oversees() && !c.report.running;
     (status, CircularPage { me: Some(me(p)), csrf: p.csrf_token.clone(), c, may_publish, error }).into_response()
 }
 
