@@ -1,20 +1,28 @@
-//! Assessment (考核): an evaluation scheme as versioned data — counts over a kind's cases, indicators built from
+//! Assessment (考核): an evaluation scheme as versioned data — counts over cases, indicators built from
 //! them with a weight and thresholds, one-vote-veto conditions — and the scoring and ranking of units with it.
 //! Every count is decided from one case's own history (its state and clocks folded up to the end of the
-//! period, and its events), so every figure can be followed to the cases behind it.
+//! period, and its events) or, for periodic reports, from each report owed and its first filing, so every
+//! figure can be followed to the cases behind it.
 //!
-//! Counts:
+//! A count counts cases of the scheme's kind unless it names another `kind` (a scheme for petitions may also
+//! count backlog cases and the monthly dispute sweep). Counts:
 //! - a clock's `due` runs: runs whose due time (extensions and pauses included) falls in the period and that
 //!   were decided by the time of assessment (stopped, or past due) — each run is assessed once, in the period
 //!   its deadline falls in;
 //! - a clock's `met` runs: of those, the ones stopped by their due time (a reply on the last day is on time);
 //! - a clock's `overdue_open` runs: still running at the time of assessment, past due;
-//! - an action's events in the period, optionally only those whose fields match `when`.
+//! - an action's events in the period, optionally only those whose fields match `when`;
+//! - `open_during`: cases open at some moment of the period (opened before its end, not closed before its
+//!   start) — the base of a clearance rate (积案化解率 = cases closed in the period / cases open during it);
+//! - `periodic`: the reports a kind with `[periodic]` owes — one per reporting unit and period (per round for a
+//!   daily report with rounds) — whose due time falls in the period: `due` (decided: filed, or past due),
+//!   `on_time`, `late`, `missing` (零报告 compliance = on time / due).
 //!
 //! Scores: an indicator's rate (numerator / denominator, percent) earns its full weight at or beyond `target`,
 //! nothing at or beyond `floor`, and in between in proportion. An indicator with nothing to count (denominator
 //! 0) is left out, and the unit's total is scaled to the weights that apply, so no unit gains or loses marks
-//! for having had no such cases. A veto condition met puts the unit last among its peers, whatever its score.
+//! for having had no such cases (a department that files no sweep reports is assessed without that
+//! indicator). A veto condition met puts the unit last among its peers, whatever its score.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{DomainError, DomainResult, ErrorCode};
-use crate::workflow::{ClockView, FieldType, WorkflowDef};
+use crate::workflow::{ClockView, FieldType, Registry};
 
 /// The shipped scheme, replaced by `<data>/assessment.toml`.
 pub const EMBEDDED: &str = include_str!("../data/assessment.toml");
@@ -63,12 +71,17 @@ impl Default for CircularRule {
     }
 }
 
-/// What a count counts: a clock's runs (`clock` + `measure`) or an action's events (`action` + `when`).
+/// What a count counts: a clock's runs (`clock` + `measure`), an action's events (`action` + `when`), the cases
+/// open during the period (`open_during`), or the periodic reports owed (`periodic`), of the scheme's kind or
+/// of `kind`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountDef {
     pub id: String,
     pub name: String,
+    /// The kind counted; the scheme's own when absent.
+    #[serde(default)]
+    pub kind: Option<String>,
     #[serde(default)]
     pub clock: Option<String>,
     #[serde(default)]
@@ -78,6 +91,53 @@ pub struct CountDef {
     /// Only events whose fields take one of the values (e.g. satisfaction ∈ 满意, 基本满意).
     #[serde(default)]
     pub when: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub open_during: bool,
+    #[serde(default)]
+    pub periodic: Option<ReportMeasure>,
+}
+
+/// What a count is, once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountForm<'a> {
+    Clock(&'a str, Measure),
+    Action(&'a str),
+    OpenDuring,
+    Periodic(ReportMeasure),
+}
+
+impl CountDef {
+    /// The count's form, None when its fields do not make exactly one (`Scheme::check` says so).
+    pub fn form(&self) -> Option<CountForm<'_>> {
+        let plain = self.when.is_empty();
+        match (&self.clock, self.measure, &self.action, self.open_during, self.periodic) {
+            (Some(c), Some(m), None, false, None) if plain => Some(CountForm::Clock(c, m)),
+            (None, None, Some(a), false, None) => Some(CountForm::Action(a)),
+            (None, None, None, true, None) if plain => Some(CountForm::OpenDuring),
+            (None, None, None, false, Some(m)) if plain => Some(CountForm::Periodic(m)),
+            _ => None,
+        }
+    }
+}
+
+/// Of the periodic reports owed: those decided (`due`), filed by their due time, filed after it, not filed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportMeasure {
+    Due,
+    OnTime,
+    Late,
+    Missing,
+}
+
+/// One case as an assessment sees it: its kind, its clock runs and events as of the time of assessment, when it
+/// was opened and, if it stands in a terminal state then, when it entered it.
+pub struct CaseFacts<'a> {
+    pub kind: &'a str,
+    pub clocks: &'a [ClockView],
+    pub events: &'a [(String, DateTime<Utc>, Map<String, Value>)],
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -125,11 +185,9 @@ impl Scheme {
         toml::from_str(text).map_err(|e| invalid(e.message().to_string()))
     }
 
-    /// The scheme's own consistency and its fit to the definition of the kind it assesses.
-    pub fn check(&self, def: &WorkflowDef) -> DomainResult<()> {
-        if def.kind != self.kind {
-            return Err(invalid(format!("kind {} 与流程定义 {} 不符", self.kind, def.kind)));
-        }
+    /// The scheme's own consistency and its fit to the definitions of the kinds it counts.
+    pub fn check(&self, workflows: &Registry) -> DomainResult<()> {
+        workflows.get(&self.kind).map_err(|_| invalid(format!("没有流程定义 {}", self.kind)))?;
         if self.levels.is_empty() || self.indicators.is_empty() {
             return Err(invalid("levels 和 indicators 不能为空"));
         }
@@ -138,13 +196,15 @@ impl Scheme {
             if !ids.insert(c.id.as_str()) {
                 return Err(invalid(format!("计数 {} 重复", c.id)));
             }
-            match (&c.clock, c.measure, &c.action) {
-                (Some(clock), Some(_), None) if c.when.is_empty() => {
+            let kind = self.kind_of(c);
+            let def = workflows.get(kind).map_err(|_| invalid(format!("计数 {} 引用了未定义的类别 {kind}", c.id)))?;
+            match c.form() {
+                Some(CountForm::Clock(clock, _)) => {
                     if def.clock(clock).is_none() {
                         return Err(invalid(format!("计数 {} 引用了未定义的时限 {clock}", c.id)));
                     }
                 }
-                (None, None, Some(action)) => {
+                Some(CountForm::Action(action)) => {
                     if def.action(action).is_none() {
                         return Err(invalid(format!("计数 {} 引用了未定义的动作 {action}", c.id)));
                     }
@@ -157,7 +217,18 @@ impl Scheme {
                         }
                     }
                 }
-                _ => return Err(invalid(format!("计数 {} 应为 clock + measure，或 action（可加 when）", c.id))),
+                Some(CountForm::OpenDuring) => {}
+                Some(CountForm::Periodic(_)) => {
+                    if def.periodic.is_none() {
+                        return Err(invalid(format!("计数 {} 的类别 {kind} 不是定期报告", c.id)));
+                    }
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "计数 {} 应为 clock + measure、action（可加 when）、open_during = true 或 periodic 四者之一",
+                        c.id
+                    )));
+                }
             }
         }
         for i in &self.indicators {
@@ -177,24 +248,54 @@ impl Scheme {
         Ok(())
     }
 
-    /// What one case adds to each count for the period [from, to) assessed at `as_of` (≤ to): one instant per
-    /// counted item, the moment that decides which unit it is charged to (the unit holding the case then) —
-    /// when a clock run stopped or, still running, fell due; when an event happened. `clocks` are the case's
-    /// clock runs as of `as_of`; `events` its (action, time, fields).
+    /// The kind a count counts.
+    pub fn kind_of<'a>(&'a self, c: &'a CountDef) -> &'a str {
+        c.kind.as_deref().unwrap_or(&self.kind)
+    }
+
+    /// The kinds whose cases the case-based counts (clocks, actions, open during) look at.
+    pub fn case_kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self
+            .counts
+            .iter()
+            .filter(|c| !matches!(c.form(), Some(CountForm::Periodic(_))))
+            .map(|c| self.kind_of(c))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
+    /// The kinds whose periodic reports are counted.
+    pub fn periodic_kinds(&self) -> Vec<&str> {
+        let mut kinds: Vec<&str> = self
+            .counts
+            .iter()
+            .filter(|c| matches!(c.form(), Some(CountForm::Periodic(_))))
+            .map(|c| self.kind_of(c))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
+    /// What one case adds to each count of its kind for the period [from, to) assessed at `as_of` (≤ to): one
+    /// instant per counted item, the moment that decides which unit it is charged to (the unit holding the case
+    /// then) — when a clock run stopped or, still running, fell due; when an event happened; for a case open
+    /// during the period, when it closed or, still open, the end of the period (or `as_of`).
     ///
     /// A day-based deadline is due at the end of its day (00:00 the next day), so a run is in the period when
     /// `from < due_at <= to`: a deadline on the month's last day belongs to that month.
     pub fn counts_of(
         &self,
-        clocks: &[ClockView],
-        events: &[(String, DateTime<Utc>, Map<String, Value>)],
+        case: &CaseFacts,
         (from, to, as_of): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
     ) -> Vec<(String, DateTime<Utc>)> {
         let mut out = Vec::new();
-        for c in &self.counts {
-            match (&c.clock, c.measure, &c.action) {
-                (Some(clock), Some(m), _) => {
-                    for v in clocks.iter().filter(|v| &v.clock == clock) {
+        for c in self.counts.iter().filter(|c| self.kind_of(c) == case.kind) {
+            match c.form() {
+                Some(CountForm::Clock(clock, m)) => {
+                    for v in case.clocks.iter().filter(|v| v.clock == clock) {
                         let stopped = v.stopped_at.filter(|s| *s <= as_of);
                         let in_period = from < v.due_at && v.due_at <= to;
                         let decided = stopped.is_some() || v.due_at <= as_of;
@@ -208,8 +309,8 @@ impl Scheme {
                         }
                     }
                 }
-                (_, _, Some(action)) => {
-                    for (a, at, fields) in events {
+                Some(CountForm::Action(action)) => {
+                    for (a, at, fields) in case.events {
                         let matches = c.when.iter().all(|(f, values)| {
                             fields.get(f).and_then(Value::as_str).is_some_and(|v| values.iter().any(|x| x == v))
                         });
@@ -218,10 +319,47 @@ impl Scheme {
                         }
                     }
                 }
-                _ => {}
+                Some(CountForm::OpenDuring) => {
+                    let end = to.min(as_of);
+                    let closed = case.closed_at.filter(|t| *t <= as_of);
+                    if case.opened_at < end && closed.is_none_or(|t| t >= from) {
+                        out.push((c.id.clone(), closed.filter(|t| *t < end).unwrap_or(end)));
+                    }
+                }
+                Some(CountForm::Periodic(_)) | None => {}
             }
         }
         out
+    }
+
+    /// The periodic counts of `kind` one owed report makes: a report due at `due`, first filed at `filed` (if by
+    /// `as_of`), for the period [from, to) assessed at `as_of`. A report is assessed in the period its due time
+    /// falls in (`from < due <= to`), once decided — filed, or past due.
+    pub fn report_counts(
+        &self,
+        kind: &str,
+        filed: Option<DateTime<Utc>>,
+        due: DateTime<Utc>,
+        (from, to, as_of): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
+    ) -> Vec<String> {
+        let filed = filed.filter(|f| *f <= as_of);
+        if !(from < due && due <= to) || (filed.is_none() && due > as_of) {
+            return Vec::new();
+        }
+        self.counts
+            .iter()
+            .filter(|c| self.kind_of(c) == kind)
+            .filter(|c| match c.form() {
+                Some(CountForm::Periodic(m)) => match m {
+                    ReportMeasure::Due => true,
+                    ReportMeasure::OnTime => filed.is_some_and(|f| f <= due),
+                    ReportMeasure::Late => filed.is_some_and(|f| f > due),
+                    ReportMeasure::Missing => filed.is_none(),
+                },
+                _ => false,
+            })
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// A unit's scores from its counts.
@@ -324,7 +462,7 @@ mod tests {
 
     fn scheme() -> Scheme {
         let s = Scheme::from_toml(EMBEDDED).unwrap();
-        s.check(Registry::embedded().get("petition").unwrap()).unwrap();
+        s.check(&Registry::embedded()).unwrap();
         s
     }
 
@@ -348,9 +486,10 @@ mod tests {
         assert_eq!(weights, 100.0);
     }
 
-    /// Computed by hand: 及时受理 9/10 = 90 % (full at 100, none at 80: 20 × 0.5 = 10); 按期办结 19/20 = 95 %
-    /// (full: 40); 参评 8/16 = 50 % (full at 80, none at 30: 10 × 0.4 = 4); 满意 6/8 = 75 % (full at 90, none at
-    /// 50: 30 × 0.625 = 18.75). Total 72.75.
+    /// Computed by hand: 及时受理 9/10 = 90 % (full at 100, none at 80: 15 × 0.5 = 7.5); 按期办结 19/20 = 95 %
+    /// (full: 30); 参评 8/16 = 50 % (full at 80, none at 30: 10 × 0.4 = 4); 满意 6/8 = 75 % (full at 90, none at
+    /// 50: 25 × 0.625 = 15.625, shown 15.63); 积案化解 3/10 = 30 % (full at 60, none at 0: 10 × 0.5 = 5); 排查按时
+    /// 报送 9/10 = 90 % (full at 100, none at 80: 10 × 0.5 = 5). Total 67.13.
     #[test]
     fn scores_follow_the_thresholds_by_hand() {
         let s = scheme();
@@ -362,22 +501,27 @@ mod tests {
             ("replied", 16),
             ("rated", 8),
             ("satisfied", 6),
+            ("backlog_open", 10),
+            ("backlog_resolved", 3),
+            ("sweep_due", 10),
+            ("sweep_on_time", 9),
         ]);
         let u = s.score(&c);
         let scores: Vec<Option<f64>> = u.indicators.iter().map(|i| i.score).collect();
-        assert_eq!(scores, vec![Some(10.0), Some(40.0), Some(4.0), Some(18.75)]);
-        assert_eq!(u.total, Some(72.75));
+        assert_eq!(scores, vec![Some(7.5), Some(30.0), Some(4.0), Some(15.63), Some(5.0), Some(5.0)]);
+        assert_eq!(u.total, Some(67.13));
         assert!(u.vetoed.is_empty());
     }
 
-    /// With no case due for handling, 按期办结率 is left out and the rest is scaled: (10 + 4 + 18.75) / 60 × 100.
+    /// With no case due for handling, no backlog and no sweep report owed (a department), those three are left
+    /// out and the rest is scaled: (7.5 + 4 + 15.63) / 50 × 100.
     #[test]
     fn an_indicator_with_nothing_to_count_is_left_out_not_scored_zero() {
         let s = scheme();
         let c = counts(&[("accept_due", 10), ("accept_on_time", 9), ("replied", 16), ("rated", 8), ("satisfied", 6)]);
         let u = s.score(&c);
         assert_eq!(u.indicators[1].rate, None);
-        assert_eq!(u.total, Some(54.58));
+        assert_eq!(u.total, Some(54.26));
         assert_eq!(s.score(&BTreeMap::new()).total, None, "nothing at all: not assessed");
     }
 
@@ -419,6 +563,74 @@ mod tests {
         }
     }
 
+    fn petition(clocks: &[ClockView]) -> CaseFacts<'_> {
+        CaseFacts { kind: "petition", clocks, events: &[], opened_at: DateTime::UNIX_EPOCH, closed_at: None }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        crate::deadline::parse_start(s).unwrap()
+    }
+
+    /// 积案化解率's counts for November: a backlog case counts as open during the month when it was opened before
+    /// its end and not struck off before its start — charged when it was struck off, or at the month's end; the
+    /// strike-off itself is the `resolve` event. In the running month (as of 20 November) later events are not
+    /// yet known.
+    #[test]
+    fn backlog_cases_open_during_the_period_and_those_struck_off() {
+        let s = scheme();
+        let (nov, dec) = (at("2026-11-01T00:00"), at("2026-12-01T00:00"));
+        let resolve = |t: &str| vec![("resolve".to_string(), at(t), Map::new())];
+        let ids = |opened: &str, closed: Option<&str>, as_of: DateTime<Utc>| {
+            let events = closed.map(resolve).unwrap_or_default();
+            let case = CaseFacts {
+                kind: "backlog",
+                clocks: &[],
+                events: &events,
+                opened_at: at(opened),
+                closed_at: closed.map(at),
+            };
+            s.counts_of(&case, (nov, dec, as_of))
+        };
+        let names = |v: Vec<(String, DateTime<Utc>)>| v.into_iter().map(|(c, _)| c).collect::<Vec<_>>();
+        assert_eq!(ids("2026-10-15T09:00", None, dec), vec![("backlog_open".to_string(), dec)], "charged at the end");
+        let struck = ids("2026-10-15T09:00", Some("2026-11-10T15:00"), dec);
+        assert_eq!(
+            struck,
+            vec![("backlog_open".into(), at("2026-11-10T15:00")), ("backlog_resolved".into(), at("2026-11-10T15:00"))]
+        );
+        assert!(ids("2026-10-15T09:00", Some("2026-10-31T23:00"), dec).is_empty(), "cleared in October");
+        assert_eq!(names(ids("2026-11-30T10:00", None, dec)), vec!["backlog_open"], "designated on the last day");
+        assert!(ids("2026-12-02T10:00", None, dec).is_empty(), "designated in December");
+        let running = at("2026-11-20T00:00");
+        assert!(ids("2026-11-25T10:00", None, running).is_empty(), "not yet designated on the 20th");
+        assert_eq!(ids("2026-10-15T09:00", Some("2026-11-25T10:00"), running), vec![("backlog_open".into(), running)]);
+        let petition_case = CaseFacts { kind: "petition", ..petition(&[]) };
+        assert!(s.counts_of(&petition_case, (nov, dec, dec)).is_empty(), "backlog counts look at backlog cases only");
+    }
+
+    /// 排查按时报送率's counts: October's sweep is due by the end of 5 November (6 November 00:00), so November
+    /// assesses it: filed on the 3rd on time, on the 9th late, not at all missing — and in the running month, a
+    /// report not yet due and not filed is not counted yet.
+    #[test]
+    fn periodic_reports_are_counted_in_the_period_they_fall_due() {
+        let s = scheme();
+        let (nov, dec) = (at("2026-11-01T00:00"), at("2026-12-01T00:00"));
+        let due = at("2026-11-06T00:00");
+        let counts = |filed: Option<&str>, due: DateTime<Utc>, as_of: DateTime<Utc>| {
+            s.report_counts("sweep", filed.map(at), due, (nov, dec, as_of))
+        };
+        assert_eq!(counts(Some("2026-11-03T10:00"), due, dec), vec!["sweep_due", "sweep_on_time"]);
+        assert_eq!(counts(Some("2026-11-05T23:59"), due, dec), vec!["sweep_due", "sweep_on_time"], "on the 5th");
+        assert_eq!(counts(Some("2026-11-09T10:00"), due, dec), vec!["sweep_due"], "late: due, not on time");
+        assert_eq!(counts(None, due, dec), vec!["sweep_due", "sweep_missing"]);
+        let the_4th = at("2026-11-04T12:00");
+        assert!(counts(None, due, the_4th).is_empty(), "not yet due");
+        assert_eq!(counts(Some("2026-11-03T10:00"), due, the_4th), vec!["sweep_due", "sweep_on_time"]);
+        assert!(counts(Some("2026-11-09T10:00"), due, the_4th).is_empty(), "filed after the time of assessment");
+        assert!(counts(None, at("2026-12-06T00:00"), dec).is_empty(), "November's sweep is December's");
+        assert!(s.report_counts("petition", None, due, (nov, dec, dec)).is_empty());
+    }
+
     /// Month edges: a deadline on 31 October (due at 1 November 00:00) is October's; a reply at 23:59 on it is
     /// on time; a run still open is overdue from the first instant after its day, and charged then.
     #[test]
@@ -431,7 +643,7 @@ mod tests {
             parse_start("2026-12-01T00:00").unwrap(),
         );
         let ids = |runs: &[ClockView], period: (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)| {
-            let mut v: Vec<String> = s.counts_of(runs, &[], period).into_iter().map(|(c, _)| c).collect();
+            let mut v: Vec<String> = s.counts_of(&petition(runs), period).into_iter().map(|(c, _)| c).collect();
             v.sort();
             v
         };
@@ -440,7 +652,7 @@ mod tests {
         assert!(ids(&last_day, (nov, dec, dec)).is_empty(), "not November's");
         let open = [run("2026-11-01T00:00", None)];
         assert_eq!(ids(&open, (oct, nov, nov)), vec!["handling_due", "overdue_open"]);
-        let charged = s.counts_of(&open, &[], (oct, nov, nov));
+        let charged = s.counts_of(&petition(&open), (oct, nov, nov));
         assert!(charged.iter().all(|(_, at)| *at == nov), "charged when it fell due: {charged:?}");
         let before_due = (oct, nov, parse_start("2026-10-31T12:00").unwrap());
         assert!(ids(&open, before_due).is_empty(), "not yet decided in the running month");
@@ -448,19 +660,24 @@ mod tests {
 
     #[test]
     fn the_scheme_is_checked_against_the_definition() {
-        let def = Registry::embedded();
-        let def = def.get("petition").unwrap();
+        let defs = Registry::embedded();
         let bad = |from: &str, to: &str| {
             assert_eq!(EMBEDDED.matches(from).count(), 1, "{from}");
-            let s = Scheme::from_toml(&EMBEDDED.replace(from, to)).and_then(|s| s.check(def).map(|_| s));
+            let s = Scheme::from_toml(&EMBEDDED.replace(from, to)).and_then(|s| s.check(&defs).map(|_| s));
             s.unwrap_err().message
         };
+        assert!(bad("kind = \"sweep\"\nperiodic = \"due\"", "periodic = \"due\"").contains("不是定期报告"));
+        assert!(bad("kind = \"backlog\"\nopen_during", "kind = \"backlogs\"\nopen_during").contains("未定义的类别"));
+        assert!(
+            bad("action = \"resolve\"", "action = \"resolve\"\nopen_during = true").contains("四者之一"),
+            "one form per count"
+        );
         assert!(
             bad("clock = \"handling\"\nmeasure = \"due\"", "clock = \"handlin\"\nmeasure = \"due\"")
                 .contains("未定义的时限 handlin")
         );
         assert!(bad("denominator = \"rated\"", "denominator = \"rates\"").contains("未定义的计数 rates"));
         assert!(bad("\"basically_satisfied\"]", "\"happy\"]").contains("没有选项 happy"));
-        assert!(bad("weight = 40", "weight = -40").contains("权重"));
+        assert!(bad("weight = 30", "weight = -30").contains("权重"));
     }
 }

@@ -87,7 +87,7 @@ impl Round {
 }
 
 /// The period one report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Period {
     Month(i32, u32),
     Day(NaiveDate),

@@ -11,8 +11,9 @@ use std::path::Path;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use taizhang_domain::access::{in_scope, is_accused};
-use taizhang_domain::assessment::{Scheme, UnitScore, ranks};
+use taizhang_domain::assessment::{CaseFacts, Scheme, UnitScore, ranks};
 use taizhang_domain::deadline::china_tz;
+use taizhang_domain::periodic::{Period, Periodic};
 use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{Registry, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
@@ -33,7 +34,7 @@ pub fn load_scheme(dir: &Path, workflows: &Registry) -> DomainResult<(Scheme, St
         }
     };
     let scheme = Scheme::from_toml(&text)?;
-    scheme.check(workflows.get(&scheme.kind)?)?;
+    scheme.check(workflows)?;
     Ok((scheme, text))
 }
 
@@ -142,55 +143,121 @@ pub struct UnitAssessment {
     pub rank: Option<u32>,
 }
 
-/// One case behind a count.
+/// One case behind a count — or, for a periodic report never filed (漏报), the report owed, with no case.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountedCase {
-    pub id: i64,
+    /// None for a report owed and not filed: there is no case to open.
+    pub id: Option<i64>,
+    /// The case's code ("—" for a report not filed).
     pub code: String,
+    /// The case's title; for a periodic report, the report owed (kind, period, round).
     pub title: String,
+    /// The case's state at the end of the period; for a periodic report, 按时 / 迟报 / 漏报.
     pub state: String,
 }
 
 /// Per handling unit: count id → the cases that made it.
 type Tallies = BTreeMap<i64, BTreeMap<String, Vec<CountedCase>>>;
 
+/// The periods of a periodic report whose due time may fall in [from, to): monthly, the months from two before
+/// `from` on; daily, the days from the one before `from` on (a day's rounds are all due on the day).
+/// `Scheme::report_counts` keeps those actually due in the period.
+fn periods_due_within(rule: &Periodic, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Period> {
+    let (first, last) = (from.with_timezone(&china_tz()).date_naive(), to.with_timezone(&china_tz()).date_naive());
+    let mut out = Vec::new();
+    if rule.is_daily() {
+        let mut day = first.pred_opt().unwrap_or(first);
+        while day <= last {
+            out.push(Period::Day(day));
+            day = day.succ_opt().unwrap_or(last.succ_opt().unwrap_or(last));
+        }
+    } else {
+        let (mut y, mut m) = (first.year(), first.month());
+        for _ in 0..2 {
+            (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+        }
+        while (y, m) <= (last.year(), last.month()) {
+            out.push(Period::Month(y, m));
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+    }
+    out
+}
+
 impl Service {
-    /// Every case of the scheme's kind the viewer may see, folded as it stood at the end of the period; each
-    /// counted item charged to the unit handling the case at the moment that decides it (a run's stop or due
-    /// time, an event's time — `Scheme::counts_of`), so a unit that missed a deadline and then transferred the
-    /// case keeps the miss.
+    /// Every case of the kinds the scheme counts that the viewer may see, folded as it stood at the end of the
+    /// period; each counted item charged to the unit handling the case at the moment that decides it (a run's
+    /// stop or due time, an event's time, a case's closing — `Scheme::counts_of`), so a unit that missed a
+    /// deadline and then transferred the case keeps the miss. Then the periodic reports owed by the units of
+    /// the viewer's subtree, each charged to the unit owing it.
     async fn tally(&self, p: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> DomainResult<Tallies> {
         let scheme = &self.scheme;
         let as_of = to.min(self.now());
         let viewer = p.viewer();
         let mut out: Tallies = BTreeMap::new();
-        let mut after = 0;
-        loop {
-            // Every case opened before the period's end: a backlog overdue for years still counts.
-            let rows =
-                self.store.cases_created_since(&scheme.kind, DateTime::UNIX_EPOCH, after, 500).await.map_err(se)?;
-            let Some(last) = rows.last() else { break };
-            after = last.id;
-            for row in rows.into_iter().filter(|r| r.created_at < to) {
-                let facts = access_facts(&row);
-                if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
+        for kind in scheme.case_kinds() {
+            let mut after = 0;
+            loop {
+                // Every case opened before the period's end: a backlog overdue for years still counts.
+                let rows = self.store.cases_created_since(kind, DateTime::UNIX_EPOCH, after, 500).await.map_err(se)?;
+                let Some(last) = rows.last() else { break };
+                after = last.id;
+                for row in rows.into_iter().filter(|r| r.created_at < to) {
+                    let facts = access_facts(&row);
+                    if is_accused(&viewer, &facts) || !in_scope(&viewer, &facts) {
+                        continue;
+                    }
+                    let history = self.history_as_of(&row, as_of).await?;
+                    let Some(state) = &history.state else { continue };
+                    let def = self.workflows.get_version(&row.kind, state.workflow_version)?;
+                    let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
+                    let (clocks, _) = clock_views_lenient(def, state, &self.calendar, region.as_ref(), as_of);
+                    let state_name = def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone());
+                    let case = CaseFacts {
+                        kind,
+                        clocks: &clocks,
+                        events: &history.events,
+                        opened_at: row.created_at,
+                        closed_at: history.closed_at,
+                    };
+                    for (count, at) in scheme.counts_of(&case, (from, to, as_of)) {
+                        let Some(unit) = history.unit_before(at) else { continue };
+                        let case = CountedCase {
+                            id: Some(row.id),
+                            code: row.code.clone(),
+                            title: row.title.clone(),
+                            state: state_name.clone(),
+                        };
+                        out.entry(unit).or_default().entry(count).or_default().push(case);
+                    }
+                }
+            }
+        }
+        for kind in scheme.periodic_kinds() {
+            let def = self.workflows.get(kind)?;
+            let Some(rule) = &def.periodic else { continue };
+            let periods = periods_due_within(rule, from, to);
+            let Some(since) = periods.iter().filter_map(|p| rule.window(*p)).map(|(start, _)| start).min() else {
+                continue;
+            };
+            let units = self.reporting_units(p, rule).await?;
+            let filings = self.first_filings(def, rule, since, &periods.iter().copied().collect()).await?;
+            for owed in self.owed_reports(rule, &units, &periods).await? {
+                let filed = filings.get(&owed.key()).filter(|f| f.at <= as_of);
+                let counts = scheme.report_counts(kind, filed.map(|f| f.at), owed.due, (from, to, as_of));
+                if counts.is_empty() {
                     continue;
                 }
-                let history = self.history_as_of(&row, as_of).await?;
-                let Some(state) = &history.state else { continue };
-                let def = self.workflows.get_version(&row.kind, state.workflow_version)?;
-                let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
-                let (clocks, _) = clock_views_lenient(def, state, &self.calendar, region.as_ref(), as_of);
-                let state_name = def.state(&state.state).map(|s| s.name.clone()).unwrap_or(state.state.clone());
-                for (count, at) in scheme.counts_of(&clocks, &history.events, (from, to, as_of)) {
-                    let Some(unit) = history.unit_before(at) else { continue };
-                    let case = CountedCase {
-                        id: row.id,
-                        code: row.code.clone(),
-                        title: row.title.clone(),
-                        state: state_name.clone(),
-                    };
-                    out.entry(unit).or_default().entry(count).or_default().push(case);
+                let status = taizhang_domain::periodic::status(filed.map(|f| f.at), owed.due, as_of);
+                let round = owed.round.map(|r| format!(" {}", r.name)).unwrap_or_default();
+                let item = CountedCase {
+                    id: filed.map(|f| f.case_id),
+                    code: filed.map(|f| f.code.clone()).unwrap_or_else(|| "—".into()),
+                    title: format!("{}：{}{round}", def.name, owed.period.label_zh()),
+                    state: status.label_zh().to_string(),
+                };
+                for count in counts {
+                    out.entry(owed.unit).or_default().entry(count).or_default().push(item.clone());
                 }
             }
         }

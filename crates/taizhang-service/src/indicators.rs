@@ -4,17 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use taizhang_domain::access::{in_scope, is_accused};
-use taizhang_domain::deadline::china_tz;
 use taizhang_domain::indicators::LoopCounts;
-use taizhang_domain::periodic::Period;
 use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{CaseState, EventPayload, FieldType, apply_event, clock_views_lenient};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
 
-use crate::cases::{UnitRef, access_facts, parse_state};
+use crate::cases::{UnitRef, access_facts};
 use crate::{Principal, Service, se};
 use taizhang_store::CaseRow;
 
@@ -169,6 +167,8 @@ pub(crate) struct History {
     pub held_by: Vec<(DateTime<Utc>, Option<i64>)>,
     /// Each event's action, time and fields.
     pub events: Vec<(String, DateTime<Utc>, serde_json::Map<String, serde_json::Value>)>,
+    /// When it entered the terminal state it stands in (None while open).
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl History {
@@ -176,59 +176,6 @@ impl History {
     pub fn unit_before(&self, at: DateTime<Utc>) -> Option<i64> {
         self.held_by.iter().take_while(|(t, _)| *t < at).last().or(self.held_by.first()).and_then(|(_, u)| *u)
     }
-}
-
-/// One unit's periodic report for a month.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UnitReport {
-    pub unit: UnitRef,
-    pub level: String,
-    /// on_time / late / missing / pending
-    #[schema(value_type = String)]
-    pub status: taizhang_domain::periodic::ReportStatus,
-    pub status_label: String,
-    /// When the first report for the period was filed (server time).
-    pub filed_at: Option<DateTime<Utc>>,
-    pub case_id: Option<i64>,
-    /// The report's result in words (e.g. 零报告（未发现矛盾纠纷）).
-    pub result: Option<String>,
-    /// A daily report with rounds: each round required of this unit that day (the unit's status is the worst).
-    pub rounds: Vec<RoundReport>,
-}
-
-/// One round of a unit's day.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RoundReport {
-    pub round: String,
-    pub name: String,
-    pub due_at: DateTime<Utc>,
-    #[schema(value_type = String)]
-    pub status: taizhang_domain::periodic::ReportStatus,
-    pub status_label: String,
-    pub filed_at: Option<DateTime<Utc>>,
-    pub case_id: Option<i64>,
-    /// The plan that requires this round (code and title), for rounds required only during one.
-    pub required_by: Option<String>,
-}
-
-/// Who has filed a kind's periodic report for a month or a day, under the viewer's unit.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PeriodicReport {
-    pub kind: String,
-    pub kind_name: String,
-    /// The period in words, e.g. "2026 年 1 月" or "2026 年 03 月 02 日".
-    pub period: String,
-    /// Monthly reports: the month reported on.
-    pub year: Option<i32>,
-    pub month: Option<u32>,
-    /// Daily reports: the day reported on.
-    pub date: Option<NaiveDate>,
-    /// Reports first filed from this instant on are late.
-    pub due_at: DateTime<Utc>,
-    pub units: Vec<UnitReport>,
-    /// Counts by status.
-    pub missing: usize,
-    pub late: usize,
 }
 
 impl Service {
@@ -253,179 +200,11 @@ impl Service {
             let state =
                 apply_event(def, h.state.take(), &payload.facts(e.seq, &e.action, e.at, e.actor_id, e.actor_unit))?;
             h.held_by.push((e.at, state.handling_unit));
+            let terminal = def.state(&state.state).is_some_and(|st| st.terminal);
+            h.closed_at = if terminal { h.closed_at.or(Some(e.at)) } else { None };
             h.state = Some(state);
             h.events.push((e.action, e.at, payload.fields));
         }
         Ok(h)
-    }
-
-    /// Every unit of the reporting levels in the viewer's subtree, with its report for the period: on time,
-    /// late (迟报), missing (漏报) or not yet due. The unit above sees its units' gaps. The period is
-    /// `year`/`month` for monthly reports (default: last month) and `date` for daily ones (default: today).
-    pub async fn periodic_report(
-        &self,
-        p: &Principal,
-        kind: &str,
-        year: Option<i32>,
-        month: Option<u32>,
-        date: Option<&str>,
-    ) -> DomainResult<PeriodicReport> {
-        self.require_case_worker(p)?;
-        let def = self.workflows.get(kind)?.clone();
-        let Some(rule) = def.periodic.clone() else {
-            return Err(DomainError::new(ErrorCode::InvalidInput, format!("{}不是定期报告", def.name)));
-        };
-        let today = self.now().with_timezone(&china_tz()).date_naive();
-        let period = if rule.is_daily() {
-            let day = match date.filter(|d| !d.is_empty()) {
-                Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                    DomainError::new(ErrorCode::InvalidInput, "报告日期应为 YYYY-MM-DD 格式").at("date")
-                })?,
-                None => today,
-            };
-            Period::Day(day)
-        } else {
-            let last = today.with_day(1).and_then(|d| d.pred_opt()).unwrap_or(today);
-            let y = year.unwrap_or(last.year());
-            if !(2000..=2100).contains(&y) {
-                return Err(DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月"));
-            }
-            Period::Month(y, month.unwrap_or(last.month()))
-        };
-        let (start, due) = rule
-            .window(period)
-            .ok_or_else(|| DomainError::new(ErrorCode::InvalidInput, "报告期应为 2000–2100 年的 1–12 月"))?;
-        let units: Vec<_> = self
-            .store
-            .units()
-            .await
-            .map_err(se)?
-            .into_iter()
-            .filter(|u| u.path.starts_with(&p.unit.path) && rule.levels.contains(&u.level))
-            .collect();
-        // The first filing per unit and round ("" without rounds) for the period, among the reports filed
-        // since it began.
-        type Filing = (DateTime<Utc>, i64, Option<String>);
-        let mut first: BTreeMap<(i64, String), Filing> = BTreeMap::new();
-        let mut after = 0;
-        loop {
-            let rows = self.store.cases_created_since(kind, start, after, 1000).await.map_err(se)?;
-            let Some(last) = rows.last() else { break };
-            after = last.id;
-            for r in rows {
-                let state = parse_state(&r)?;
-                if rule.period_of(&state.fields) != Some(period) {
-                    continue;
-                }
-                let round = match rule.round_of(&state.fields) {
-                    Some(round) => round.id.clone(),
-                    None if rule.rounds.is_empty() => String::new(),
-                    None => continue,
-                };
-                // The result as it stands now, corrections included (the status is from the first filing).
-                let result = rule.result_field.as_deref().and_then(|id| {
-                    let options = &def.field(id)?.options;
-                    state.fields.get(id).and_then(|v| v.as_str()).and_then(|v| options.get(v).cloned())
-                });
-                let e = first.entry((r.registered_unit, round)).or_insert((r.created_at, r.id, result.clone()));
-                if r.created_at < e.0 {
-                    *e = (r.created_at, r.id, result);
-                }
-            }
-        }
-        // Each round with its due time and, for rounds required only during a plan, the plans that applied at
-        // that time (as they stood then).
-        let mut rounds = Vec::new();
-        if let Period::Day(day) = period {
-            for round in &rule.rounds {
-                let Some(due) = round.due_on(day) else { continue };
-                let plans = match &round.during {
-                    Some(d) => Some(
-                        self.coverings(Some(&d.kind), due)
-                            .await?
-                            .into_iter()
-                            .filter(|c| {
-                                c.fields
-                                    .get(&d.field)
-                                    .and_then(|v| v.as_str())
-                                    .is_some_and(|v| d.values.iter().any(|x| x == v))
-                            })
-                            .collect::<Vec<_>>(),
-                    ),
-                    None => None,
-                };
-                rounds.push((round, due, plans));
-            }
-        }
-        let now = self.now();
-        let units: Vec<UnitReport> = units
-            .into_iter()
-            .map(|u| {
-                let mut round_reports = Vec::new();
-                for (round, due, plans) in &rounds {
-                    let required_by = match plans {
-                        None => None,
-                        Some(plans) => match plans.iter().find(|c| c.covers(&u.path)) {
-                            Some(c) => Some(format!("{} {}", c.code, c.title)),
-                            None => continue,
-                        },
-                    };
-                    let filed = first.get(&(u.id, round.id.clone()));
-                    let status = taizhang_domain::periodic::status(filed.map(|f| f.0), *due, now);
-                    round_reports.push(RoundReport {
-                        round: round.id.clone(),
-                        name: round.name.clone(),
-                        due_at: *due,
-                        status,
-                        status_label: status.label_zh().to_string(),
-                        filed_at: filed.map(|f| f.0),
-                        case_id: filed.map(|f| f.1),
-                        required_by,
-                    });
-                }
-                // Without rounds, the one filing of the period; with rounds, the day is its worst round, and the
-                // unit's first filing is the earliest of any round (the result is the latest round's).
-                let filings: Vec<&Filing> =
-                    first.range((u.id, String::new())..).take_while(|(k, _)| k.0 == u.id).map(|(_, f)| f).collect();
-                let filed = filings.iter().min_by_key(|f| f.0).copied();
-                let status = match round_reports.iter().map(|r| r.status).reduce(|a, b| a.worse(b)) {
-                    Some(worst) => worst,
-                    None => taizhang_domain::periodic::status(filed.map(|f| f.0), due, now),
-                };
-                let result = filings.iter().max_by_key(|f| f.0).and_then(|f| f.2.clone());
-                UnitReport {
-                    unit: UnitRef { id: u.id, name: u.name },
-                    level: u.level,
-                    status,
-                    status_label: status.label_zh().to_string(),
-                    filed_at: filed.map(|f| f.0),
-                    case_id: filed.map(|f| f.1),
-                    result,
-                    rounds: round_reports,
-                }
-            })
-            .collect();
-        use taizhang_domain::periodic::ReportStatus;
-        Ok(PeriodicReport {
-            kind: def.kind.clone(),
-            kind_name: def.name.clone(),
-            period: period.label_zh(),
-            year: match period {
-                Period::Month(y, _) => Some(y),
-                Period::Day(_) => None,
-            },
-            month: match period {
-                Period::Month(_, m) => Some(m),
-                Period::Day(_) => None,
-            },
-            date: match period {
-                Period::Day(d) => Some(d),
-                Period::Month(..) => None,
-            },
-            due_at: due,
-            missing: units.iter().filter(|u| u.status == ReportStatus::Missing).count(),
-            late: units.iter().filter(|u| u.status == ReportStatus::Late).count(),
-            units,
-        })
     }
 }

@@ -18,6 +18,7 @@ pub mod letters;
 pub mod notify;
 pub mod org;
 pub mod outbound;
+pub mod periodic;
 pub mod plans;
 pub mod portal;
 pub mod reception;

@@ -849,13 +849,13 @@ pub struct ReportPeriodParams {
 /// report): every reporting unit under the caller's unit, on time / late (迟报) / missing (漏报) / not yet due.
 #[utoipa::path(get, path = "/api/v1/periodic/{kind}", tag = "cases", security(("bearer" = [])),
     params(("kind" = String, Path, description = "e.g. sweep, daily_report"), ReportPeriodParams),
-    responses((status = 200, body = taizhang_service::indicators::PeriodicReport), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = taizhang_service::periodic::PeriodicReport), (status = 400, body = ErrorBody)))]
 async fn periodic_report(
     State(s): State<AppState>,
     Auth(p): Auth,
     Path(kind): Path<String>,
     Q(q): Q<ReportPeriodParams>,
-) -> ApiResult<axum::Json<taizhang_service::indicators::PeriodicReport>> {
+) -> ApiResult<axum::Json<taizhang_service::periodic::PeriodicReport>> {
     Ok(axum::Json(s.svc.periodic_report(&p, &kind, q.year, q.month, q.date.as_deref()).await?))
 }
 

@@ -1180,7 +1180,7 @@ struct PeriodicRow {
 #[template(path = "periodic.html")]
 struct PeriodicPage {
     me: Option<Me>,
-    r: taizhang_service::indicators::PeriodicReport,
+    r: taizhang_service::periodic::PeriodicReport,
     due: String,
     rows: Vec<PeriodicRow>,
 }

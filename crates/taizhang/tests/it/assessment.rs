@@ -72,10 +72,11 @@ fn unit<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 /// November 2026, by hand.
 /// 临江市住建局: A replied 20 Oct (rated 满意 3 Nov), B replied on its last day 2 Nov, D extended by 30 days (due
-/// in December, not counted). 应办结 2, 按期 2 → 100 % → 40; 答复 1 (B), 参评 1 (A) → 100 % → 10; 满意 1/1 → 30;
-/// 及时受理: every acceptance fell due in September → left out. Total 80 of 80 → 100.
+/// in December, not counted). 应办结 2, 按期 2 → 100 % → 30; 答复 1 (B), 参评 1 (A) → 100 % → 10; 满意 1/1 → 25;
+/// 及时受理: every acceptance fell due in September → left out; no backlog case, no sweep report owed (a
+/// department) → left out. Total 65 of 65 → 100.
 /// 临江市人社局: E replied late on 5 Nov (rated 不满意 6 Nov), F replied 10 Oct, G never. 应办结 3, 按期 1 →
-/// 33.3 % (below 60) → 0; 答复 1, 参评 1 → 10; 满意 0/1 → 0. Total 10 of 80 → 12.5. G is overdue and open.
+/// 33.3 % (below 60) → 0; 答复 1, 参评 1 → 10; 满意 0/1 → 0. Total 10 of 65 → 15.38. G is overdue and open.
 /// 临江市信访局 handles nothing: not ranked.
 async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let t = tokens(&app).await;
@@ -85,7 +86,7 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let (e, _) = accepted(&app, &t, "rsj", "rs_staff").await;
     let (f, _) = accepted(&app, &t, "rsj", "rs_staff").await;
     let (g, g_code) = accepted(&app, &t, "rsj", "rs_staff").await;
-    // H: assigned to the housing bureau on 1 September and never accepted (no November figure in version 1).
+    // H: assigned to the housing bureau on 1 September and never accepted (no November figure in version 2).
     app.clock.set(on(9, 1, 9));
     let (h, _, _) = app.register(&t["office"], "claim", json!({})).await;
     ok(&app, &t["office"], h, "assign", json!({"target_unit": app.units["zjj"]})).await;
@@ -107,7 +108,7 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     let city = t["leader"].clone();
     let (s, r) = app.get(&city, "/api/v1/assessment?period=2026-11").await;
     assert_eq!(s, 200, "{r}");
-    assert_eq!((r["scheme_version"].as_i64(), r["period_label"].as_str()), (Some(1), Some("2026 年 11 月")));
+    assert_eq!((r["scheme_version"].as_i64(), r["period_label"].as_str()), (Some(2), Some("2026 年 11 月")));
     let zj = unit(&r, "临江市住建局");
     assert_eq!(
         zj["counts"],
@@ -115,7 +116,7 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         "{zj}"
     );
     let scores: Vec<Value> = zj["score"]["indicators"].as_array().unwrap().iter().map(|i| i["score"].clone()).collect();
-    assert_eq!(scores, vec![Value::Null, json!(40.0), json!(10.0), json!(30.0)]);
+    assert_eq!(scores, vec![Value::Null, json!(30.0), json!(10.0), json!(25.0), Value::Null, Value::Null]);
     assert_eq!((zj["score"]["total"].as_f64(), zj["rank"].as_i64()), (Some(100.0), Some(1)));
     let rs = unit(&r, "临江市人社局");
     assert_eq!(
@@ -124,7 +125,7 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         "{rs}"
     );
     assert_eq!(rs["score"]["indicators"][1]["rate"], json!(33.33));
-    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(12.5), Some(2)));
+    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(15.38), Some(2)));
     let xf = unit(&r, "临江市信访局");
     assert_eq!((xf["score"]["total"].clone(), xf["rank"].clone()), (Value::Null, Value::Null), "nothing to assess");
 
@@ -184,8 +185,8 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         async move { browser.get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
     };
     let html = page("/assessment?period=2026-11".into()).await;
-    assert!(html.contains("信访工作考核 · 2026 年 11 月") && html.contains("第 1 版"), "{html}");
-    assert!(html.contains("无考核数据") && html.contains("12.5"), "{html}");
+    assert!(html.contains("信访工作考核 · 2026 年 11 月") && html.contains("第 2 版"), "{html}");
+    assert!(html.contains("无考核数据") && html.contains("15.38"), "{html}");
     let drill = format!("/assessment/cases?period=2026-11&unit={}&count=handling_due", app.units["rsj"]);
     assert!(html.contains(&drill.replace('&', "&amp;")), "the 应办结 figure links to its cases: {html}");
     let cases = page(drill).await;
@@ -213,9 +214,9 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         json!([{"unit_id": app.units["zjj"], "unit_name": "临江市住建局", "rank": 1, "total": 100.0, "why": "100 分，第 1 名"}])
     );
     assert_eq!(c["short"][0]["unit_name"], "临江市人社局");
-    assert_eq!(c["short"][0]["why"], "12.5 分；按期办结率 33.33%（1/3），满意率 0%（0/1）", "{c}");
+    assert_eq!(c["short"][0]["why"], "15.38 分；按期办结率 33.33%（1/3），满意率 0%（0/1）", "{c}");
     let circular_page = page(format!("/circulars/{circular}")).await;
-    assert!(circular_page.contains("各单位要对照通报查找差距") && circular_page.contains("第 1 版"), "{circular_page}");
+    assert!(circular_page.contains("各单位要对照通报查找差距") && circular_page.contains("第 2 版"), "{circular_page}");
     let draft = page("/circulars/new?period=2026-11".into()).await;
     assert!(draft.contains("尚未发布") && draft.contains("发布通报"), "{draft}");
 
@@ -263,23 +264,25 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     );
 
     // The locality changes the weights and the veto, as data, under a new version: the same cases, new
-    // figures. 按期办结 70, the others 10; a veto on any acceptance overdue and open (H at the housing bureau).
-    // 住建局: 90 of 90 → 100, but vetoed: ranked after 人社局 (10 of 90 → 11.11).
+    // figures. 按期办结 60, 积案化解 and 排查 5 each, the others 10; a veto on any acceptance overdue and open (H at
+    // the housing bureau). 住建局: 80 of 80 → 100, but vetoed: ranked after 人社局 (10 of 80 → 12.5).
     let text = taizhang_domain::assessment::EMBEDDED
-        .replace("version = 1", "version = 2")
-        .replace("weight = 20", "weight = 10")
-        .replace("weight = 40", "weight = 70")
-        .replace("weight = 30", "weight = 10")
+        .replace("version = 2", "version = 3")
+        .replace("weight = 10\ntarget = 60", "weight = 5\ntarget = 60")
+        .replace("denominator = \"sweep_due\"\nweight = 10", "denominator = \"sweep_due\"\nweight = 5")
+        .replace("weight = 15", "weight = 10")
+        .replace("weight = 30", "weight = 60")
+        .replace("weight = 25", "weight = 10")
         .replacen("[[indicators]]", "[[counts]]\nid = \"accept_overdue\"\nname = \"超期未受理件数\"\nclock = \"acceptance_notice\"\nmeasure = \"overdue_open\"\n\n[[indicators]]", 1)
         .replace("name = \"超期未办结超过 5 件\"\ncount = \"overdue_open\"\nabove = 5", "name = \"存在超期未受理\"\ncount = \"accept_overdue\"\nabove = 0");
-    assert!(text.contains("存在超期未受理"), "the veto was replaced");
+    assert!(text.contains("存在超期未受理") && text.matches("weight = 5\n").count() == 2, "the text was edited");
     std::fs::write(app.loc.data_dir.join("assessment.toml"), &text).unwrap();
     let (scheme, _) = taizhang_service::assessment::load_scheme(&app.loc.data_dir, &app.svc.workflows).unwrap();
     let mut svc = app.svc.clone();
     svc.scheme = Arc::new(scheme);
     let p = svc.authenticate(&city).await.unwrap();
     let r2 = serde_json::to_value(svc.assessment(&p, Some("2026-11")).await.unwrap()).unwrap();
-    assert_eq!(r2["scheme_version"], 2);
+    assert_eq!(r2["scheme_version"], 3);
     let (zj, rs) = (unit(&r2, "临江市住建局"), unit(&r2, "临江市人社局"));
     assert_eq!((zj["score"]["total"].as_f64(), zj["rank"].as_i64()), (Some(100.0), Some(2)), "{zj}");
     assert_eq!(
@@ -287,19 +290,19 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
         json!([{"name": "存在超期未受理", "count": "accept_overdue", "value": 1}]),
         "{zj}"
     );
-    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(11.11), Some(1)), "{rs}");
+    assert_eq!((rs["score"]["total"].as_f64(), rs["rank"].as_i64()), (Some(12.5), Some(1)), "{rs}");
     // The published result keeps the version and the figures it was published with.
     let kept = serde_json::to_value(svc.circular(&p, circular).await.unwrap()).unwrap();
-    assert_eq!(kept["report"]["scheme_version"], 1);
+    assert_eq!(kept["report"]["scheme_version"], 2);
     assert_eq!(unit(&kept["report"], "临江市住建局")["rank"], 1, "{kept}");
     std::fs::remove_file(app.loc.data_dir.join("assessment.toml")).unwrap();
 
-    // Version 1 was recorded when the server started: a changed text under the same version is refused.
+    // Version 2 was recorded when the server started: a changed text under the same version is refused.
     let (shipped, _) = taizhang_service::assessment::load_scheme(&app.loc.data_dir, &app.svc.workflows).unwrap();
-    let edited = taizhang_domain::assessment::EMBEDDED.replace("weight = 40", "weight = 45");
+    let edited = taizhang_domain::assessment::EMBEDDED.replace("weight = 30", "weight = 35");
     let e =
         taizhang_service::assessment::sync_scheme_version(app.svc.store.as_ref(), &shipped, &edited).await.unwrap_err();
-    assert!(e.message.contains("第 1 版已经使用过"), "{}", e.message);
+    assert!(e.message.contains("第 2 版已经使用过"), "{}", e.message);
 }
 
 both_backends!(assessment_month, a_month_is_assessed_as_computed_by_hand);

@@ -260,6 +260,28 @@ async fn backlog_cases_and_a_campaign(app: TestApp) {
     assert_eq!(still_open, [b2, b3]);
     assert_eq!(followed(&app, &t["leader"], &open(&by_name("per_unit", "临江市住建局")["open_query"])).await, [b2]);
 
+    // The same cases in the assessment's 积案化解率 (struck off in the month / open during it). October: B1, B2
+    // and B3 designated, none struck off — housing 0 of 2, labour 0 of 1 (B0 was cleared in September). November
+    // so far (the 15th): housing 1 of 2 → 50 % (full marks at 60 %: 10 × 50 / 60 = 8.33), labour 0 of 1.
+    let clearance = async |period: &str, unit: i64| {
+        let (s, r) = app.get(&t["leader"], &format!("/api/v1/assessment?period={period}")).await;
+        assert_eq!(s, 200, "{r}");
+        let groups = r["groups"].as_array().unwrap();
+        let u = groups.iter().flat_map(|g| g["units"].as_array().unwrap()).find(|u| u["unit"]["id"] == unit);
+        let u = u.unwrap_or_else(|| panic!("{r}"));
+        let i = u["score"]["indicators"].as_array().unwrap().iter().find(|i| i["id"] == "backlog_clearance").unwrap();
+        (i["numerator"].as_i64().unwrap(), i["denominator"].as_i64().unwrap(), i["score"].as_f64())
+    };
+    assert_eq!(clearance("2026-10", zjj).await, (0, 2, Some(0.0)));
+    assert_eq!(clearance("2026-10", rsj).await, (0, 1, Some(0.0)));
+    assert_eq!(clearance("2026-11", zjj).await, (1, 2, Some(8.33)));
+    assert_eq!(clearance("2026-11", rsj).await, (0, 1, Some(0.0)));
+    let drill = format!("/api/v1/assessment/cases?period=2026-11&unit={zjj}&count=backlog_open");
+    let (_, cases) = app.get(&t["leader"], &drill).await;
+    let mut ids: Vec<i64> = cases.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, [b1, b2], "{cases}");
+
     // The dashboard's clearance of backlog cases, all of them.
     let (_, dash) = app.get(&t["leader"], "/api/v1/dashboard").await;
     let clearance: BTreeMap<i64, (i64, i64)> = dash["backlog"]

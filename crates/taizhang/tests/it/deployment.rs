@@ -280,7 +280,7 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     let mut checked = 0;
     for u in &ranked {
         for case in svc.assessment_cases(&p, &r.period, u.unit.id, "handling_due").await.unwrap() {
-            let view = svc.case_view(&p, case.id).await.unwrap();
+            let view = svc.case_view(&p, case.id.unwrap()).await.unwrap();
             let due: Vec<_> = view.clocks.iter().filter(|c| c.clock == "handling").filter_map(|c| c.due_date).collect();
             assert!(due.iter().any(|d| from <= *d && *d < to), "{} {:?} not due in {}", case.code, due, r.period);
             checked += 1;

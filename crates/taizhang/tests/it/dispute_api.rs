@@ -168,6 +168,34 @@ async fn sweeps_and_nil_reports_are_checked_from_above(app: TestApp) {
     assert_eq!(s, 200, "{b}");
     let (status, b) = report(2026, 3).await;
     assert_eq!((status.as_str(), b["late"].as_i64()), ("late", Some(1)), "{b}");
+    // The same reports in the district's assessment (排查按时报送率, the street's only indicator: it handles no
+    // petition or backlog case): January's missing report falls due in February (0 %, total 0), February's on
+    // time in March (100 %), March's late in April (0 %). Each figure lists its reports, a missing one without a
+    // case to open.
+    let assessed = |period: &'static str| {
+        let (app, district) = (&app, district.clone());
+        async move {
+            let (s, r) = app.get(&district, &format!("/api/v1/assessment?period={period}")).await;
+            assert_eq!(s, 200, "{r}");
+            let groups = r["groups"].as_array().unwrap();
+            let jd = groups
+                .iter()
+                .flat_map(|g| g["units"].as_array().unwrap())
+                .find(|u| u["unit"]["name"] == "东城区幸福街道");
+            let jd = jd.unwrap_or_else(|| panic!("{r}")).clone();
+            (jd["counts"].clone(), jd["score"]["total"].as_f64(), jd["rank"].as_i64())
+        }
+    };
+    assert_eq!(assessed("2026-02").await, (json!({"sweep_due": 1, "sweep_missing": 1}), Some(0.0), Some(1)));
+    assert_eq!(assessed("2026-03").await, (json!({"sweep_due": 1, "sweep_on_time": 1}), Some(100.0), Some(1)));
+    assert_eq!(assessed("2026-04").await, (json!({"sweep_due": 1}), Some(0.0), Some(1)), "April is still running");
+    let drill = |period: &str, count: &str| {
+        format!("/api/v1/assessment/cases?period={period}&unit={}&count={count}", app.units["dc_jd"])
+    };
+    let (_, missing) = app.get(&district, &drill("2026-02", "sweep_missing")).await;
+    assert_eq!(missing, json!([{"id": null, "code": "—", "title": "矛盾纠纷排查：2026 年 1 月", "state": "漏报"}]));
+    let (_, late) = app.get(&district, &drill("2026-04", "sweep_due")).await;
+    assert_eq!((late[0]["id"].as_i64(), late[0]["state"].as_str()), (Some(id), Some("迟报")), "{late}");
     // Another district sees none of this district's units.
     let (_, other) = app.get(&app.token("xh_staff").await, "/api/v1/periodic/sweep?year=2026&month=3").await;
     assert_eq!(other["units"], json!([]), "{other}");
