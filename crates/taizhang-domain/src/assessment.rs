@@ -631,6 +631,82 @@ mod tests {
         assert!(s.report_counts("petition", None, due, (nov, dec, dec)).is_empty());
     }
 
+    /// A grid event suspended across the month boundary, counted by a locality's scheme over its handling clock
+    /// (4 working hours for a 小广告): dispatched Friday 30 October 9:20, it would be due at 15:20 that day; the
+    /// dispatcher suspends it at 10:00 (40 minutes used) until Monday 2 November 9:00, so the remaining 3 h 20 min
+    /// run to 14:20 on the 2nd, and the feedback at 14:00 is on time. October has nothing due; November has it,
+    /// met. Without the suspension the same feedback is October's, late.
+    #[test]
+    fn a_case_suspended_across_the_month_boundary_is_due_when_its_clock_says() {
+        use crate::calendar::HolidayCalendar;
+        use crate::testing::play;
+        use crate::workflow::clock_views;
+        use serde_json::json;
+        let reg = Registry::embedded();
+        let def = reg.get("grid_event").unwrap();
+        let scheme = Scheme::from_toml(
+            r#"
+            id = "grid_handling"
+            name = "网格事件处置考核"
+            version = 1
+            kind = "grid_event"
+            levels = ["department"]
+            [[counts]]
+            id = "due"
+            name = "应处置件数"
+            clock = "handling"
+            measure = "due"
+            [[counts]]
+            id = "met"
+            name = "按时处置件数"
+            clock = "handling"
+            measure = "met"
+            [[indicators]]
+            id = "on_time"
+            name = "按时处置率"
+            numerator = "met"
+            denominator = "due"
+            weight = 100
+            target = 100
+            floor = 0
+            "#,
+        )
+        .unwrap();
+        scheme.check(&reg).unwrap();
+        let report = json!({"source": "grid_worker", "subclass": "illegal_ads", "location": "人民路 8 号",
+            "title": "电线杆上张贴小广告", "description": "约 20 张", "grid_code": "330106001001003"});
+        let opened = vec![
+            ("report", report, at("2026-10-30T09:00")),
+            ("register_event", json!({}), at("2026-10-30T09:10")),
+            ("dispatch", json!({"target_unit": 7}), at("2026-10-30T09:20")),
+        ];
+        let feedback = ("feedback", json!({"feedback": "已清除"}), at("2026-11-02T14:00"));
+        let mut suspended = opened.clone();
+        suspended.extend([
+            ("suspend", json!({"reason": "张贴处为危墙，待加固后清除"}), at("2026-10-30T10:00")),
+            ("resume", json!({}), at("2026-11-02T09:00")),
+            feedback.clone(),
+        ]);
+        let mut straight = opened;
+        straight.push(feedback);
+        let (oct, nov, dec) = (at("2026-10-01T00:00"), at("2026-11-01T00:00"), at("2026-12-01T00:00"));
+        let counts = |steps: &[(&str, serde_json::Value, DateTime<Utc>)], from, to| {
+            let state = play(def, steps);
+            let clocks = clock_views(def, &state, HolidayCalendar::embedded(), None, dec).unwrap();
+            let handling = clocks.iter().find(|c| c.clock == "handling").unwrap().due_at;
+            let case = CaseFacts { kind: "grid_event", clocks: &clocks, events: &[], opened_at: oct, closed_at: None };
+            let ids: Vec<String> = scheme.counts_of(&case, (from, to, dec)).into_iter().map(|(c, _)| c).collect();
+            (handling, ids)
+        };
+        let (due, october) = counts(&suspended, oct, nov);
+        assert_eq!(due, at("2026-11-02T14:20"), "the pause moved the deadline");
+        assert!(october.is_empty(), "{october:?}");
+        assert_eq!(counts(&suspended, nov, dec).1, vec!["due", "met"]);
+        let (due, october) = counts(&straight, oct, nov);
+        assert_eq!((due, october), (at("2026-10-30T15:20"), vec!["due".to_string()]), "late, in October");
+        assert!(counts(&straight, nov, dec).1.is_empty());
+    }
+
     /// Month edges: a deadline on 31 October (due at 1 November 00:00) is October's; a reply at 23:59 on it is
     /// on time; a run still open is overdue from the first instant after its day, and charged then.
     #[test]

@@ -97,45 +97,16 @@ impl LoopCounts {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
-    use serde_json::{Map, Value, json};
+    use serde_json::{Value, json};
 
     use super::*;
-    use crate::access::ALL_ROLES;
     use crate::calendar::HolidayCalendar;
     use crate::deadline::parse_start;
-    use crate::workflow::{Actor, Registry, WorkflowDef, apply_event, check_action, clock_views};
+    use crate::testing::play;
+    use crate::workflow::{Registry, WorkflowDef, clock_views};
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_start(s).unwrap()
-    }
-
-    /// Plays `steps` (action, fields, local time) through the engine's checks, as the service would.
-    fn play(def: &WorkflowDef, steps: &[(&str, Value, DateTime<Utc>)]) -> CaseState {
-        let actor = Actor {
-            roles: &ALL_ROLES,
-            in_handling_unit: true,
-            in_cohandling_unit: true,
-            above_handling_unit: true,
-            above_recorded: vec![],
-        };
-        let cal = HolidayCalendar::embedded();
-        let mut state: Option<CaseState> = None;
-        for (seq, (action, fields, when)) in steps.iter().enumerate() {
-            let fields: Map<String, Value> = fields.as_object().cloned().unwrap_or_default();
-            let (a, payload) = check_action(def, state.as_ref(), action, &actor, &fields, *when, cal, None)
-                .unwrap_or_else(|e| panic!("{action} at {when}: {}", e.message));
-            let facts = crate::workflow::EventFacts {
-                seq: seq as i64 + 1,
-                action: a.id.clone(),
-                at: *when,
-                actor_id: Some(1),
-                actor_unit: Some(1),
-                payload,
-                documents: vec![],
-            };
-            state = Some(apply_event(def, state, &facts).unwrap());
-        }
-        state.unwrap()
     }
 
     fn count(def: &WorkflowDef, cases: &[CaseState], now: DateTime<Utc>) -> LoopCounts {

@@ -18,6 +18,8 @@ pub mod ledger;
 pub mod mask;
 pub mod periodic;
 pub mod region;
+#[cfg(test)]
+mod testing;
 pub mod workflow;
 
 pub use error::{DomainError, DomainResult, ErrorCode};

@@ -40,7 +40,10 @@ pub struct CampaignLine {
     /// cleared / total, in percent.
     pub rate: f64,
     pub met: bool,
-    /// The list query of this holder's campaign cases still open (units only).
+    /// Of the cases not cleared by the last day, those still open now (fewer once the campaign has ended, if
+    /// some were struck off after it): what `open_query` lists.
+    pub open_now: i64,
+    /// The list query of this holder's campaign cases still open (units in the viewer's scope only).
     pub open_query: Option<String>,
 }
 
@@ -63,9 +66,18 @@ fn bad(msg: impl Into<String>, field: &str) -> DomainError {
     DomainError::new(ErrorCode::InvalidInput, msg).at(field)
 }
 
-fn line(id: i64, name: String, total: i64, cleared: i64, target: i64, open_query: Option<String>) -> CampaignLine {
+/// A holder's cases: in the campaign, cleared by its last day, open now.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    total: i64,
+    cleared: i64,
+    open_now: i64,
+}
+
+fn line(id: i64, name: String, n: Counts, target: i64, open_query: Option<String>) -> CampaignLine {
+    let Counts { total, cleared, open_now } = n;
     let rate = if total == 0 { 100.0 } else { (cleared as f64 * 1000.0 / total as f64).round() / 10.0 };
-    CampaignLine { id, name, total, cleared, rate, met: rate >= target as f64, open_query }
+    CampaignLine { id, name, total, cleared, rate, met: rate >= target as f64, open_now, open_query }
 }
 
 impl Service {
@@ -122,7 +134,7 @@ impl Service {
         let mut out = vec![];
         for c in self.store.campaigns().await.map_err(se)? {
             if p.in_line_with(&c.unit_path) {
-                out.push(self.campaign_view(c).await?);
+                out.push(self.campaign_view(p, c).await?);
             }
         }
         Ok(out)
@@ -131,12 +143,12 @@ impl Service {
     pub async fn campaign(&self, p: &Principal, id: i64) -> DomainResult<CampaignView> {
         self.require_case_worker(p)?;
         match self.store.campaigns().await.map_err(se)?.into_iter().find(|c| c.id == id) {
-            Some(c) if p.in_line_with(&c.unit_path) => self.campaign_view(c).await,
+            Some(c) if p.in_line_with(&c.unit_path) => self.campaign_view(p, c).await,
             _ => Err(DomainError::new(ErrorCode::NotFound, format!("专项行动 {id} 不存在或您无权查看"))),
         }
     }
 
-    async fn campaign_view(&self, c: Campaign) -> DomainResult<CampaignView> {
+    async fn campaign_view(&self, p: &Principal, c: Campaign) -> DomainResult<CampaignView> {
         let day = |v: &str| {
             NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .map_err(|_| DomainError::new(ErrorCode::Internal, format!("专项行动 {} 的日期无法读取", c.id)))
@@ -155,9 +167,9 @@ impl Service {
             })
             .await
             .map_err(se)?;
-        let mut per_unit: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        let mut per_leader: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        let (mut total, mut cleared) = (0, 0);
+        let mut per_unit: BTreeMap<i64, Counts> = BTreeMap::new();
+        let mut per_leader: BTreeMap<i64, Counts> = BTreeMap::new();
+        let mut total = Counts::default();
         for row in rows {
             let resolved = row.state == RESOLVED;
             if resolved && row.state_since < start {
@@ -167,40 +179,40 @@ impl Service {
             let (_, state) = self.def_of(&row)?;
             let leader = state.fields.get("contract_leader").and_then(|v| v.as_i64()).unwrap_or(0);
             let unit = row.handling_unit.unwrap_or(row.registered_unit);
-            for (map, key) in [(&mut per_unit, unit), (&mut per_leader, leader)] {
-                let e = map.entry(key).or_default();
-                e.0 += 1;
-                e.1 += done;
+            for e in [per_unit.entry(unit).or_default(), per_leader.entry(leader).or_default(), &mut total] {
+                e.total += 1;
+                e.cleared += done;
+                e.open_now += i64::from(!resolved);
             }
-            total += 1;
-            cleared += done;
         }
         let target = c.target_rate;
-        let units: BTreeMap<i64, String> =
-            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, u.name)).collect();
-        let unit_name = |id: i64| units.get(&id).cloned().unwrap_or_default();
+        let units: BTreeMap<i64, (String, String)> =
+            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, (u.name, u.path))).collect();
+        let unit_name = |id: i64| units.get(&id).map(|u| u.0.clone()).unwrap_or_default();
+        // A list link only for units whose cases the viewer may list (a unit under the campaign's sees its own).
+        let listable = |id: i64| units.get(&id).is_some_and(|u| u.1.starts_with(&p.unit.path));
         let mut unit_lines: Vec<CampaignLine> = per_unit
             .into_iter()
-            .map(|(u, (n, d))| {
+            .map(|(u, n)| {
                 let q = format!("kind={BACKLOG_KIND}&held={u}&closed=false&to={}", c.ends_on);
-                line(u, unit_name(u), n, d, target, Some(q))
+                line(u, unit_name(u), n, target, listable(u).then_some(q))
             })
             .collect();
         unit_lines.sort_by(|a, b| a.rate.total_cmp(&b.rate).then(b.total.cmp(&a.total)));
         let mut leader_lines = vec![];
-        for (u, (n, d)) in per_leader {
+        for (u, n) in per_leader {
             let name = match self.store.user(u).await.map_err(se)? {
                 Some(user) => format!("{}（{}）", user.display_name, unit_name(user.unit_id)),
                 None => "未指定".into(),
             };
-            leader_lines.push(line(u, name, n, d, target, None));
+            leader_lines.push(line(u, name, n, target, None));
         }
         leader_lines.sort_by(|a, b| a.rate.total_cmp(&b.rate).then(b.total.cmp(&a.total)));
         let created_by = self.store.user(c.created_by).await.map_err(se)?.map(|u| u.display_name).unwrap_or_default();
         let all_query = format!("kind={BACKLOG_KIND}&held_within={}&closed=false&to={}", c.unit_id, c.ends_on);
         Ok(CampaignView {
             id: c.id,
-            total: line(c.unit_id, "合计".into(), total, cleared, target, Some(all_query)),
+            total: line(c.unit_id, "合计".into(), total, target, listable(c.unit_id).then_some(all_query)),
             name: c.name,
             unit: UnitRef { id: c.unit_id, name: unit_name(c.unit_id) },
             starts_on: c.starts_on,

@@ -7,7 +7,8 @@
 //!
 //! Cases count under the unit holding them (handling it, else the unit that registered it and has not handed it
 //! on) — the list filter `held` / `held_within` uses the same rule, so a followed figure shows the same cases.
-//! The one exception: the list leaves out cases accusing the viewer (信访工作条例 Art. 30), the counts do not.
+//! Cases accusing the viewer or a unit he belongs to (信访工作条例 Art. 30) are left out of every count, as the
+//! list leaves them out: their tally keys are taken away from the sums, so no figure betrays that they exist.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +17,7 @@ use serde::Serialize;
 use taizhang_domain::deadline::TZ;
 use taizhang_domain::figures::{add_months, day_key, month_key, month_start, percent_change};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::{TallyGroup, TallyName};
+use taizhang_store::{CaseRow, Tally, TallyGroup, TallyKey, TallyName};
 
 use crate::campaigns::BACKLOG_KIND;
 use crate::cases::UnitRef;
@@ -133,9 +134,20 @@ impl Service {
         let def = self.workflows.get(kind)?;
         let now = self.now();
         let path = p.unit.path.as_str();
-        let units: BTreeMap<i64, String> =
-            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, u.name)).collect();
+        let all_units = self.store.units().await.map_err(se)?;
+        let units: BTreeMap<i64, String> = all_units.iter().map(|u| (u.id, u.name.clone())).collect();
         let unit = |id: i64| UnitRef { id, name: units.get(&id).cloned().unwrap_or_default() };
+        // The cases accusing the viewer held in the subtree, and the tally keys they count under.
+        let within: BTreeSet<i64> = all_units.iter().filter(|u| u.path.starts_with(path)).map(|u| u.id).collect();
+        let hidden: Vec<CaseRow> = self
+            .store
+            .cases_accusing(p.user.id, path)
+            .await
+            .map_err(se)?
+            .into_iter()
+            .filter(|r| within.contains(&r.tally_facts().unit_id))
+            .collect();
+        let hidden_keys: Vec<TallyKey> = hidden.iter().flat_map(|r| r.tally_facts().keys()).collect();
         let terminal: BTreeSet<(String, String)> = self.terminal_states().into_iter().collect();
         let is_closed = |kind: &str, state: &str| terminal.contains(&(kind.to_string(), state.to_string()));
         let q = |extra: String| format!("kind={kind}&held_within={}&{extra}", p.unit.id);
@@ -144,23 +156,26 @@ impl Service {
         let this_month = month_key(now);
         let first = add_months(this_month, -23);
         let mut received: BTreeMap<i64, i64> = BTreeMap::new();
-        let received_rows = self
+        let mut received_rows = self
             .store
             .tally_sums(TallyName::Received, (first, this_month), path, TallyGroup::Bucket)
             .await
             .map_err(se)?;
+        take_away(&mut received_rows, &hidden_keys, TallyName::Received, (first, this_month), TallyGroup::Bucket);
         for t in received_rows.iter().filter(|t| t.key.kind == kind) {
             *received.entry(t.key.bucket).or_default() += t.n;
         }
         let mut closed: BTreeMap<i64, i64> = BTreeMap::new();
-        let by_month =
+        let mut by_month =
             self.store.tally_sums(TallyName::State, (first, this_month), path, TallyGroup::Bucket).await.map_err(se)?;
+        take_away(&mut by_month, &hidden_keys, TallyName::State, (first, this_month), TallyGroup::Bucket);
         for t in by_month.iter().filter(|t| t.key.kind == kind && is_closed(&t.key.kind, &t.key.tag)) {
             *closed.entry(t.key.bucket).or_default() += t.n;
         }
         // Open cases per unit, whenever they entered their state; backlog cases per unit, open and closed.
-        let by_unit =
+        let mut by_unit =
             self.store.tally_sums(TallyName::State, (0, this_month), path, TallyGroup::Unit).await.map_err(se)?;
+        take_away(&mut by_unit, &hidden_keys, TallyName::State, (0, this_month), TallyGroup::Unit);
         let mut open: BTreeMap<i64, i64> = BTreeMap::new();
         let mut backlog: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
         for t in &by_unit {
@@ -201,8 +216,16 @@ impl Service {
         let today = now.with_timezone(&TZ).date_naive();
         let today_start = midnight(today);
         let until = now + Duration::microseconds(1);
-        let overdue = self.reached(TallyName::Due, kind, path, today_start, until).await?;
-        let warned = self.reached(TallyName::Warn, kind, path, today_start, until).await?;
+        let mut overdue = self.reached(TallyName::Due, kind, path, today_start, until).await?;
+        let mut warned = self.reached(TallyName::Warn, kind, path, today_start, until).await?;
+        for r in hidden.iter().filter(|r| r.kind == kind) {
+            let u = r.tally_facts().unit_id;
+            for (reached, at) in [(&mut overdue, r.next_due_at), (&mut warned, r.next_warn_at)] {
+                if at.is_some_and(|t| t < until) {
+                    *reached.entry(u).or_default() -= 1;
+                }
+            }
+        }
         let mut clocks: Vec<UnitClocks> = open
             .iter()
             .filter(|(_, n)| **n > 0)
@@ -344,6 +367,19 @@ impl Service {
             scheme_version: report.scheme_version,
             rows,
         }))
+    }
+}
+
+/// Takes the hidden cases' keys of one tally (buckets in the range asked for) away from its sums, grouped as
+/// `tally_sums` groups them.
+fn take_away(rows: &mut Vec<Tally>, hidden: &[TallyKey], name: TallyName, (lo, hi): (i64, i64), by: TallyGroup) {
+    for k in hidden.iter().filter(|k| k.name == name && lo <= k.bucket && k.bucket <= hi) {
+        let mut key = k.clone();
+        match by {
+            TallyGroup::Bucket => key.unit_id = 0,
+            TallyGroup::Unit => key.bucket = 0,
+        }
+        rows.push(Tally { key, n: -1 });
     }
 }
 

@@ -245,6 +245,9 @@ pub trait Store: Send + Sync {
     async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>>;
     /// The newest cases of a kind that have a category (training category suggestions).
     async fn latest_categorised(&self, kind: &str, limit: i64) -> StoreResult<Vec<CaseRow>>;
+    /// Every case accusing the user or a unit at or above `unit_path` (信访工作条例 Art. 30) — the cases that
+    /// user's lists leave out — so counts can leave them out too. Few; read through a partial index.
+    async fn cases_accusing(&self, user_id: i64, unit_path: &str) -> StoreResult<Vec<CaseRow>>;
     /// Cases of a kind registered at or after `since`, by id after `after_id` (statistics, page by page).
     async fn cases_created_since(
         &self,

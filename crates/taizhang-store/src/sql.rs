@@ -47,6 +47,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0015_campaigns", include_str!("../migrations/sqlite/0015_campaigns.sql")),
     ("0016_letters", include_str!("../migrations/sqlite/0016_letters.sql")),
     ("0017_outbound", include_str!("../migrations/sqlite/0017_outbound.sql")),
+    ("0018_accusations", include_str!("../migrations/sqlite/0018_accusations.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -66,6 +67,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0015_campaigns", include_str!("../migrations/postgres/0015_campaigns.sql")),
     ("0016_letters", include_str!("../migrations/postgres/0016_letters.sql")),
     ("0017_outbound", include_str!("../migrations/postgres/0017_outbound.sql")),
+    ("0018_accusations", include_str!("../migrations/postgres/0018_accusations.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
@@ -2332,6 +2334,24 @@ impl Store for SqlStore {
         rows.iter().map(case_from).collect()
     }
 
+    async fn cases_accusing(&self, user_id: i64, unit_path: &str) -> StoreResult<Vec<CaseRow>> {
+        // The first condition is the partial index's own (`cases_accusing`, migration 0018), so the planner
+        // reads that index instead of the table.
+        let rows = query!(
+            self,
+            &format!(
+                "SELECT {CASE_COLS} FROM cases WHERE (accused_unit_path IS NOT NULL OR accused_users <> '') \
+                 AND ((accused_unit_path IS NOT NULL AND ? LIKE accused_unit_path || '%') OR accused_users LIKE ?) \
+                 ORDER BY id"
+            )
+        )
+        .bind(unit_path)
+        .bind(format!("%,{user_id},%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_from).collect()
+    }
+
     async fn case_ids_page(&self, after_id: i64, limit: i64) -> StoreResult<Vec<i64>> {
         let rows = query!(self, "SELECT id FROM cases WHERE id > ? ORDER BY id LIMIT ?")
             .bind(after_id)
@@ -2377,7 +2397,8 @@ impl Store for SqlStore {
             Backend::Sqlite => "ANALYZE",
             // Only Taizhang's tables, not the whole database it may share.
             Backend::Postgres => {
-                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids, sites, duty_shifts, duty_swaps"
+                "ANALYZE cases, case_events, parties, attachments, audit_log, users, units, sessions, grids, sites, duty_shifts, \
+                 duty_swaps, tallies, cards, notifications"
             }
         };
         sqlx::query(sql).execute(&self.pool).await?;

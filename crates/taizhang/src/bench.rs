@@ -2,7 +2,8 @@
 //!
 //! 1. The physical ceiling: raw single-row SQLite inserts, one commit each, same pragmas as the store.
 //! 2. Durable case intake through the real HTTP API (login, then concurrent `POST /api/v1/cases`).
-//! 3. A filtered, sorted case-list query over a large SQLite database (default 1 M cases), loaded through the
+//! 3. A filtered, sorted case-list query over a large database (default 1 M cases; SQLite, or PostgreSQL with
+//!    `--list-url`) and the leader dashboard over it, loaded through the
 //!    service in batches so every case has its event, chain link and projection.
 //! 4. The staff and portal pages rendered by the real HTTP server over that database, timed from request to
 //!    last byte on loopback (an upper bound of the server-side time).
@@ -41,6 +42,10 @@ pub struct BenchArgs {
     /// Reuse an existing list-query database of the right size instead of loading it again.
     #[arg(long)]
     pub reuse: bool,
+    /// Run the list-query part on this database (e.g. an empty PostgreSQL database,
+    /// `postgres://postgres@127.0.0.1/tzbench`) instead of a SQLite file in `--dir`.
+    #[arg(long)]
+    pub list_url: Option<String>,
 }
 
 fn io(e: impl std::fmt::Display) -> DomainError {
@@ -202,7 +207,8 @@ async fn list_bench(args: &BenchArgs) -> DomainResult<()> {
     if !args.reuse {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let loc = Location::new(&dir, None);
+    let loc = Location::new(&dir, args.list_url.clone());
+    println!("list database: {}", if args.list_url.is_some() { "PostgreSQL (--list-url)" } else { "SQLite" });
     // Cases are registered with a clock spread over the past year, so deadlines fall on both sides of now.
     let now = chrono::Utc::now();
     let clock = Arc::new(ManualClock::new(now));

@@ -127,11 +127,28 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     }
     assert!(row(zjj)["overdue"].as_i64().unwrap() >= 1, "B's acceptance ran out in October: {dash}");
 
-    // The housing bureau's own dashboard: only what it holds.
+    // The housing bureau's own dashboard: only what it holds — and not H, an accusation against its leader
+    // handed to it in October (信访工作条例 Art. 30: his list leaves it out, so do his counts), though the city
+    // counts it.
+    app.clock.set(at(2026, 10, 12, 11));
+    let accusing = json!({"accused_users": [app.users["zj_leader"]]});
+    let (h, _, _) = app.register(&t["office"], "accusation", accusing).await;
+    ok(&app, &t["office"], h, "assign", json!({"target_unit": zjj})).await;
+    app.clock.set(at(2026, 11, 20, 9));
     let (_, own) = app.get(&t["zj_leader"], "/api/v1/dashboard").await;
     assert_eq!(month(&own, "2026-11")["received"], 1, "D only: {own}");
     assert_eq!(month(&own, "2026-10")["received"], 1, "B only: {own}");
     assert_eq!(own["clocks"].as_array().unwrap().len(), 1, "{own}");
+    let (mine, city_now) = (&own["clocks"][0], app.get(&t["leader"], "/api/v1/dashboard").await.1);
+    let city_row = city_now["clocks"].as_array().unwrap().iter().find(|c| c["unit"]["id"] == zjj).unwrap().clone();
+    assert_eq!((mine["open"].as_i64(), city_row["open"].as_i64()), (Some(2), Some(3)), "{own}");
+    assert_eq!(city_row["overdue"].as_i64().unwrap(), row(zjj)["overdue"].as_i64().unwrap() + 1, "H is overdue");
+    assert_eq!(mine["overdue"], row(zjj)["overdue"], "{own}");
+    for (figure, query) in [("open", "open_query"), ("overdue", "overdue_query")] {
+        let cases = followed(&app, &t["zj_leader"], mine[query].as_str().unwrap()).await;
+        assert_eq!(cases.len() as i64, mine[figure].as_i64().unwrap(), "{figure}: {mine}");
+    }
+    assert_eq!(month(&city_now, "2026-10")["received"], 3, "B, C and H: {city_now}");
 
     // Bad input and the administrators.
     let (s, bad) = app.get(&t["leader"], "/api/v1/dashboard?kind=nothing").await;
@@ -231,6 +248,7 @@ async fn backlog_cases_and_a_campaign(app: TestApp) {
     app.clock.set(at(2026, 11, 15, 10));
     let (s, c) = app.get(&t["zj_leader"], &format!("/api/v1/campaigns/{id}")).await;
     assert_eq!(s, 200, "a unit under the city reads the city's campaign: {c}");
+    let (_, c) = app.get(&t["leader"], &format!("/api/v1/campaigns/{id}")).await;
     let figures = |l: &Value| {
         (
             l["total"].as_i64().unwrap(),
@@ -259,6 +277,25 @@ async fn backlog_cases_and_a_campaign(app: TestApp) {
     still_open.sort();
     assert_eq!(still_open, [b2, b3]);
     assert_eq!(followed(&app, &t["leader"], &open(&by_name("per_unit", "临江市住建局")["open_query"])).await, [b2]);
+
+    // A campaign that has ended (1 October – 5 November): B1 was struck off on 10 November, after its last day,
+    // so nothing was cleared in it — housing 2 left at the end, of which B1 has been cleared since: its link
+    // lists the one still open (B2), and the page says so. A bureau reading the city's campaign gets links for its
+    // own line only.
+    let ended =
+        json!({"name": "四季度前期攻坚", "starts_on": "2026-10-01", "ends_on": "2026-11-05", "target_rate": 50});
+    let (s, ended) = app.post(&t["leader"], "/api/v1/campaigns", ended).await;
+    assert_eq!(s, 201, "{ended}");
+    let (_, e) = app.get(&t["zj_leader"], &format!("/api/v1/campaigns/{ended}")).await;
+    let housing = e["per_unit"].as_array().unwrap().iter().find(|l| l["id"] == zjj).unwrap().clone();
+    assert_eq!(
+        (housing["total"].as_i64(), housing["cleared"].as_i64(), housing["open_now"].as_i64()),
+        (Some(2), Some(0), Some(1))
+    );
+    assert_eq!(followed(&app, &t["zj_leader"], &open(&housing["open_query"])).await, [b2]);
+    let labour = e["per_unit"].as_array().unwrap().iter().find(|l| l["id"] == rsj).unwrap().clone();
+    assert_eq!((labour["open_now"].as_i64(), labour["open_query"].clone()), (Some(1), Value::Null), "not his to list");
+    assert_eq!(e["total"]["open_query"], Value::Null, "the city's whole list is not his either");
 
     // The same cases in the assessment's 积案化解率 (struck off in the month / open during it). October: B1, B2
     // and B3 designated, none struck off — housing 0 of 2, labour 0 of 1 (B0 was cleared in September). November
@@ -300,6 +337,8 @@ async fn backlog_cases_and_a_campaign(app: TestApp) {
     let (s, html) = browser.get(&app, &format!("/campaigns/{id}")).await;
     assert_eq!(s, 200);
     assert!(html.contains("33.3%") && html.contains("未达目标"), "{html}");
+    let (_, html) = browser.get(&app, &format!("/campaigns/{ended}")).await;
+    assert!(html.contains("2 件（期后已化解 1 件，") && html.contains("仍未化解 1 件</a>"), "{html}");
     let (s, html) = browser.get(&app, "/campaigns").await;
     assert_eq!(s, 200);
     assert!(html.contains("清仓见底") && html.contains("name=\"target_rate\""), "{html}");
