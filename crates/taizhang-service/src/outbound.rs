@@ -1,14 +1,16 @@
 //! The optional outbound channel for workspace notifications: a locality that wants its staff told outside the
-//! workspace (an SMS gateway, a government messaging app, a mail relay) names a webhook in
-//! `<data>/outbound.toml`; every notification is then also posted there as JSON, signed with HMAC-SM3 when a
-//! secret is set. Nothing external is needed to run — without the file nothing is sent — and a failed delivery
+//! workspace names one in `<data>/outbound.toml` — a webhook (`[webhook]`: an SMS gateway, a government
+//! messaging app), where every notification is also posted as JSON, signed with HMAC-SM3 when a secret is set;
+//! or a mail relay (`[smtp]`), where it is also mailed to the recipient. Nothing external is needed to run —
+//! without the file nothing is sent — and a failed delivery
 //! never touches the notification itself: a round stops at the first failure and the rest are tried in the next
 //! (`send_outbound`, every minute in `serve`, in its own task so a slow gateway never delays the sweeps), each up
 //! to `MAX_ATTEMPTS` times, then left for the workspace only. The channel is a trait, so another
 //! transport can be added beside the webhook.
 //!
 //! The message names the recipient by username, display name and unit, never by phone or e-mail: the gateway
-//! maps usernames to its own contacts, so Taizhang keeps no extra personal data for it.
+//! maps usernames to its own contacts, and mail goes to `username@domain` (the relay's alias table maps those),
+//! so Taizhang keeps no extra personal data for it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,10 +60,26 @@ struct WebhookConfig {
     secret: Option<String>,
 }
 
+/// `[smtp]` in `<data>/outbound.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpConfig {
+    /// The office mail relay, `host:port`.
+    relay: String,
+    /// The sender's address.
+    from: String,
+    /// Each recipient's address is `username@domain`.
+    domain: String,
+    /// Prefixed to the workspace link in the message (e.g. `http://taizhang.linjiang.gov.cn`).
+    #[serde(default)]
+    workspace_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutboundFile {
     webhook: Option<WebhookConfig>,
+    smtp: Option<SmtpConfig>,
 }
 
 /// Posts each message as JSON to a URL (plain HTTP: a gateway on the office network).
@@ -121,9 +139,149 @@ pub fn load_channel(dir: &Path) -> DomainResult<Option<Arc<dyn Channel>>> {
     };
     let file: OutboundFile = toml::from_str(&text)
         .map_err(|e| DomainError::new(ErrorCode::InvalidInput, format!("outbound.toml 格式错误：{e}")))?;
-    match file.webhook {
-        Some(w) => Ok(Some(Arc::new(Webhook::new(&w.url, w.secret)?))),
-        None => Ok(None),
+    match (file.webhook, file.smtp) {
+        (Some(w), None) => Ok(Some(Arc::new(Webhook::new(&w.url, w.secret)?))),
+        (None, Some(m)) => Ok(Some(Arc::new(Smtp::new(m)?))),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(DomainError::new(
+            ErrorCode::InvalidInput,
+            "outbound.toml：[webhook] 与 [smtp] 只能配置其一（需要两种时，由网关转发邮件）",
+        )),
+    }
+}
+
+/// Mails each message through the office relay: plain SMTP (EHLO, MAIL, RCPT, DATA) without TLS or login — a
+/// relay on the office network that accepts mail from this server — the text in UTF-8, base64-encoded.
+pub struct Smtp {
+    relay: String,
+    from: String,
+    domain: String,
+    workspace_url: String,
+}
+
+/// How long one delivery may take, from connecting to the relay's last answer.
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl Smtp {
+    fn new(c: SmtpConfig) -> DomainResult<Smtp> {
+        let bad = |m: String| DomainError::new(ErrorCode::InvalidInput, m);
+        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_graphic() && !"<>\"\\".contains(c));
+        if c.relay.rsplit_once(':').is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err()) {
+            return Err(bad(format!("outbound.toml：smtp relay 应为 主机:端口（如 10.0.0.25:25），{} 不对", c.relay)));
+        }
+        if !plain(&c.from) || !c.from.contains('@') {
+            return Err(bad(format!("outbound.toml：smtp from 应为发件地址，{} 不对", c.from)));
+        }
+        if !plain(&c.domain) || c.domain.contains('@') {
+            return Err(bad(format!(
+                "outbound.toml：smtp domain 应为邮件域名（如 linjiang.gov.cn），{} 不对",
+                c.domain
+            )));
+        }
+        let workspace_url = c.workspace_url.unwrap_or_default().trim_end_matches('/').to_string();
+        Ok(Smtp { relay: c.relay, from: c.from, domain: c.domain, workspace_url })
+    }
+
+    /// The message as sent after DATA: headers, a blank line, the base64 body, CRLF line ends. (Base64 lines
+    /// never start with a dot, so no dot-stuffing is needed before the final ".".)
+    pub fn compose(&self, m: &OutboundMessage, to: &str) -> String {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        let mut text = format!("{}（{}）：\n\n{}\n\n{}\n", m.display_name, m.unit, m.title, m.body);
+        if let Some(code) = &m.case_code {
+            text.push_str(&format!("\n案件编号：{code}"));
+        }
+        text.push_str(&format!(
+            "\n在台账中查看：{}{}\n\n（台账系统自动发送，请勿回复。）\n",
+            self.workspace_url, m.link
+        ));
+        let body = b64(&text.replace('\n', "\r\n"));
+        let lines: Vec<&str> = body.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
+        format!(
+            "From: {} <{}>\r\nTo: <{to}>\r\nSubject: {}\r\nDate: {}\r\nMessage-ID: <taizhang-{}-{}@{}>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            encoded_words("台账"),
+            self.from,
+            encoded_words(&m.title),
+            m.created_at.to_rfc2822(),
+            m.notification_id,
+            m.created_at.timestamp(),
+            self.domain,
+            lines.join("\r\n"),
+        )
+    }
+
+    async fn deliver(&self, to: &str, message: &str) -> Result<(), String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let stream =
+            tokio::net::TcpStream::connect(&self.relay).await.map_err(|e| format!("连接 {} 失败：{e}", self.relay))?;
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        // One reply (multi-line replies end with "NNN "): Err unless its code is the one expected.
+        async fn reply(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, want: &str) -> Result<(), String> {
+            loop {
+                let mut line = String::new();
+                if read.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+                    return Err("邮件服务器断开了连接".into());
+                }
+                if line.len() < 4 || !line.starts_with(want) {
+                    return Err(format!("邮件服务器答复：{}", line.trim_end()));
+                }
+                if line.as_bytes()[3] == b' ' {
+                    return Ok(());
+                }
+            }
+        }
+        let host = self.from.rsplit_once('@').map(|(_, h)| h).unwrap_or("localhost");
+        reply(&mut read, "220").await?;
+        let steps = [
+            (format!("EHLO {host}\r\n"), "250"),
+            (format!("MAIL FROM:<{}>\r\n", self.from), "250"),
+            (format!("RCPT TO:<{to}>\r\n"), "25"),
+            ("DATA\r\n".to_string(), "354"),
+            (format!("{message}.\r\n"), "250"),
+            ("QUIT\r\n".to_string(), "221"),
+        ];
+        for (command, want) in steps {
+            write.write_all(command.as_bytes()).await.map_err(|e| e.to_string())?;
+            reply(&mut read, want).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A header value in UTF-8 as RFC 2047 encoded words, each under 75 characters, folded onto new lines.
+fn encoded_words(s: &str) -> String {
+    use base64::Engine;
+    let mut words = vec![];
+    let mut chunk = String::new();
+    for c in s.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(w.as_bytes())))
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+impl Channel for Smtp {
+    fn send<'a>(
+        &'a self,
+        m: &'a OutboundMessage,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            // Usernames are letters, digits, `_`, `.` and `-` (`auth.rs`): a valid local part as they stand.
+            let to = format!("{}@{}", m.username, self.domain);
+            let message = self.compose(m, &to);
+            tokio::time::timeout(SMTP_TIMEOUT, self.deliver(&to, &message))
+                .await
+                .map_err(|_| format!("邮件服务器 {} 超时", self.relay))?
+        })
     }
 }
 

@@ -576,3 +576,128 @@ async fn notifications_go_out_through_the_webhook(app: TestApp) {
 }
 
 both_backends!(outbound_webhook, notifications_go_out_through_the_webhook);
+
+/// A mail relay on a loopback port speaking enough SMTP for the outbound channel: it refuses the first
+/// `refuse_first` recipients (451, try later) and records (recipient, message) of each mail it accepts.
+async fn relay(refuse_first: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        let mut recipients = 0;
+        while let Ok((conn, _)) = listener.accept().await {
+            let (read, mut write) = conn.into_split();
+            let mut read = BufReader::new(read);
+            let _ = write.write_all(b"220 relay.test ESMTP\r\n").await;
+            let mut rcpt = String::new();
+            loop {
+                let mut line = String::new();
+                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                let answer = if line.starts_with("EHLO ") {
+                    "250-relay.test\r\n250 8BITMIME\r\n".to_string()
+                } else if line.starts_with("MAIL FROM:<taizhang@linjiang.gov.cn>") {
+                    "250 OK\r\n".into()
+                } else if let Some(to) = line.strip_prefix("RCPT TO:<") {
+                    recipients += 1;
+                    rcpt = to.trim_end().trim_end_matches('>').to_string();
+                    if recipients <= refuse_first { "451 try again later\r\n".into() } else { "250 OK\r\n".into() }
+                } else if line == "DATA\r\n" {
+                    let _ = write.write_all(b"354 end with .\r\n").await;
+                    let mut message = String::new();
+                    loop {
+                        let mut l = String::new();
+                        if read.read_line(&mut l).await.unwrap_or(0) == 0 || l == ".\r\n" {
+                            break;
+                        }
+                        message.push_str(&l);
+                    }
+                    seen.lock().unwrap().push((rcpt.clone(), message));
+                    "250 queued\r\n".into()
+                } else if line == "QUIT\r\n" {
+                    let _ = write.write_all(b"221 bye\r\n").await;
+                    break;
+                } else {
+                    format!("500 unexpected {}\r\n", line.trim_end())
+                };
+                let _ = write.write_all(answer.as_bytes()).await;
+            }
+        }
+    });
+    (addr, got)
+}
+
+/// The text of a header's RFC 2047 encoded words, and of a base64 body.
+fn decoded(encoded: &str) -> String {
+    use base64::Engine;
+    let bytes = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+    if encoded.starts_with("=?UTF-8?B?") {
+        let words =
+            encoded.split_whitespace().map(|w| bytes(w.trim_start_matches("=?UTF-8?B?").trim_end_matches("?=")));
+        String::from_utf8(words.flatten().collect()).unwrap()
+    } else {
+        String::from_utf8(bytes(&encoded.split_whitespace().collect::<String>())).unwrap()
+    }
+}
+
+/// Or by mail through the office relay (`[smtp]`): each leader gets one, addressed username@domain, in UTF-8,
+/// linking to the case; a relay refusing is tried again next round; a file naming both channels is refused.
+async fn notifications_go_out_by_mail(app: TestApp) {
+    use taizhang_service::outbound::load_channel;
+    let office = app.token("office").await;
+    let (addr, got) = relay(1).await;
+    let file = |text: String| std::fs::write(app.loc.data_dir.join("outbound.toml"), text).unwrap();
+    let smtp = |relay: &str| {
+        format!(
+            "[smtp]\nrelay = \"{relay}\"\nfrom = \"taizhang@linjiang.gov.cn\"\ndomain = \"linjiang.gov.cn\"\n\
+             workspace_url = \"http://taizhang.linjiang.gov.cn/\"\n"
+        )
+    };
+    file(smtp("127.0.0.1"));
+    assert!(load_channel(&app.loc.data_dir).err().unwrap().message.contains("主机:端口"));
+    file(format!("{}[webhook]\nurl = \"http://x\"\n", smtp(&addr)));
+    assert!(load_channel(&app.loc.data_dir).err().unwrap().message.contains("只能配置其一"));
+    file(smtp(&addr));
+    let mut svc = app.svc.clone();
+    svc.outbound = load_channel(&app.loc.data_dir).unwrap();
+
+    let (petition, _, _) = app.register(&office, "claim", json!({})).await;
+    let (s, b) = app
+        .post(
+            &office,
+            "/api/v1/cases",
+            json!({"kind": "backlog", "fields": {
+            "title": "多年未结的物业维修纠纷", "content": "多次信访", "source_case": petition,
+            "owner_unit": app.units["zjj"], "contract_leader": app.users["zj_head"], "team": "专班",
+            "plan": "走访、协调、答复", "within_days": 30}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (case, code) = (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].as_str().unwrap().to_string());
+    assert_eq!(svc.send_outbound().await.unwrap(), 0, "the relay said try later");
+    let delivered = svc.send_outbound().await.unwrap();
+    assert!(delivered >= 2, "every leader of the bureau: {delivered}");
+    assert_eq!(svc.send_outbound().await.unwrap(), 0, "all delivered");
+    let mails = got.lock().unwrap().clone();
+    assert_eq!(mails.len(), delivered);
+    let mut to: Vec<&str> = mails.iter().map(|(r, _)| r.as_str()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to, ["zj_head@linjiang.gov.cn", "zj_leader@linjiang.gov.cn"]);
+    for (rcpt, message) in &mails {
+        let (head, body) = message.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("To: <{rcpt}>\r\n")) && head.contains("charset=UTF-8"), "{head}");
+        let subject = head.split("\r\nSubject: ").nth(1).unwrap().split("\r\nDate:").next().unwrap();
+        assert!(!decoded(subject).is_empty(), "{head}");
+        let text = decoded(body);
+        assert!(text.contains(&decoded(subject)) && text.contains("临江市住建局"), "{text}");
+        assert!(text.contains(&format!("案件编号：{code}")), "{text}");
+        assert!(text.contains(&format!("http://taizhang.linjiang.gov.cn/cases/{case}")), "{text}");
+    }
+    std::fs::remove_file(app.loc.data_dir.join("outbound.toml")).unwrap();
+}
+
+both_backends!(outbound_mail, notifications_go_out_by_mail);
