@@ -123,7 +123,7 @@ impl Service {
         if !cards.iter().any(|c| Some(c.due_at) == row.next_due_at) {
             let cols = deadline_columns(&def, &state, self, region.as_ref(), now);
             if (cols.0, cols.1, cols.2) != (row.next_due_at, row.next_warn_at, row.next_timer_at) {
-                self.store.set_next_deadline(id, cols.0, cols.1, cols.2).await.map_err(se)?;
+                self.store.set_next_deadline(id, row.version, cols.0, cols.1, cols.2).await.map_err(se)?;
             }
         }
         Ok(cards)

@@ -1702,7 +1702,7 @@ impl Service {
         let Some(action) = due.first().map(|a| (*a).clone()) else {
             // The cache was stale (a rule changed): correct it so the case is not picked again.
             let cols = deadline_columns(&def, &state, self, region.as_ref(), now);
-            self.store.set_next_deadline(id, cols.0, cols.1, cols.2).await.map_err(se)?;
+            self.store.set_next_deadline(id, row.version, cols.0, cols.1, cols.2).await.map_err(se)?;
             return Ok(false);
         };
         let paths = self
@@ -1935,8 +1935,9 @@ impl Service {
                 let (def, state) = self.def_of(&row)?;
                 let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
                 let cols = deadline_columns(&def, &state, self, region.as_ref(), now);
-                if cols != (row.next_due_at, row.next_warn_at, row.next_timer_at) {
-                    self.store.set_next_deadline(id, cols.0, cols.1, cols.2).await.map_err(se)?;
+                if cols != (row.next_due_at, row.next_warn_at, row.next_timer_at)
+                    && self.store.set_next_deadline(id, row.version, cols.0, cols.1, cols.2).await.map_err(se)?
+                {
                     changed += 1;
                 }
             }

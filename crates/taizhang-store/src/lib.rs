@@ -227,14 +227,17 @@ pub trait Store: Send + Sync {
         phone_index: Option<&str>,
         id_index: Option<&str>,
     ) -> StoreResult<Vec<CaseRow>>;
-    /// Rewrites the derived deadline columns of a case (a cache of the clocks; not part of the history).
+    /// Rewrites the derived deadline columns of a case (a cache of the clocks; not part of the history), computed
+    /// from the case at `version`: when an event has moved the case on since (its own append wrote the columns
+    /// for the new state), nothing is written and false returned.
     async fn set_next_deadline(
         &self,
         case_id: i64,
+        version: i64,
         due: Option<DateTime<Utc>>,
         warn: Option<DateTime<Utc>>,
         timer: Option<DateTime<Utc>>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     // ---- audit
     async fn append_audit(&self, record: NewAudit) -> StoreResult<AuditRecord>;

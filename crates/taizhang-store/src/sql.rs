@@ -2211,10 +2211,11 @@ impl Store for SqlStore {
     async fn set_next_deadline(
         &self,
         case_id: i64,
+        version: i64,
         due: Option<DateTime<Utc>>,
         warn: Option<DateTime<Utc>>,
         timer: Option<DateTime<Utc>>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let lock = self.row_lock();
         let Some(row) = query!(self, &format!("SELECT {TALLY_COLS} FROM cases WHERE id = ?{lock}"))
@@ -2222,8 +2223,11 @@ impl Store for SqlStore {
             .fetch_optional(&mut *tx)
             .await?
         else {
-            return Ok(());
+            return Ok(false);
         };
+        if row.try_get::<i64, _>("version")? != version {
+            return Ok(false);
+        }
         let (old, new) = (tally_keys_of(&row, None)?, tally_keys_of(&row, Some((due, warn)))?);
         query!(self, "UPDATE cases SET next_due_us = ?, next_warn_us = ?, next_timer_us = ? WHERE id = ?")
             .bind(deadline_us(due))
@@ -2234,7 +2238,7 @@ impl Store for SqlStore {
             .await?;
         self.apply_tallies(&mut tx, &old, &new).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn append_audit(&self, a: NewAudit) -> StoreResult<AuditRecord> {

@@ -151,6 +151,16 @@ async fn store_keeps_its_contract(app: TestApp) {
     assert_eq!(store.case_events(1).await.unwrap().iter().map(|e| e.case_seq).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(store.case_by_code("T000002").await.unwrap().unwrap().id, 2);
 
+    // The deadline cache is written only for the version it was computed from: case 1 is at version 2, so a
+    // sweep that read it at version 1 writes nothing.
+    let due = Utc::now() + chrono::Duration::days(3);
+    assert!(!store.set_next_deadline(1, 1, Some(due), None, None).await.unwrap(), "computed from a state left");
+    assert_eq!(store.case(1).await.unwrap().unwrap().next_due_at, None);
+    assert!(store.set_next_deadline(1, 2, Some(due), None, None).await.unwrap());
+    let written = store.case(1).await.unwrap().unwrap().next_due_at.unwrap();
+    assert_eq!(written.timestamp_micros(), due.timestamp_micros());
+    assert!(!store.set_next_deadline(404, 1, Some(due), None, None).await.unwrap(), "no such case");
+
     // Audit: its own chain.
     let a0 = store.chain_head("audit").await.unwrap();
     let rec = store
