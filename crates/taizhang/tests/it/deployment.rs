@@ -232,8 +232,8 @@ async fn demo_reaches_every_state_of_every_kind_and_verifies() {
     assert!(v.ok, "{:?}", v.problems);
     assert_eq!(
         v.cases,
-        48 + 26 + 7 + 11 + 9 + 5 + 5 + 6 + 7 + 3 + 1 + 3 + 3 + 3 + 5,
-        "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 6 sweep reports, \
+        48 + 26 + 7 + 11 + 9 + 5 + 5 + 15 + 7 + 3 + 1 + 3 + 3 + 3 + 5,
+        "48 petitions, 26 grid events, 7 inspections, 11 hazards, 9 disputes, 5 incidents, 5 tasks, 15 sweep reports, \
          7 daily reports (one a 9:00 round), 3 special periods, 1 reception record, 3 commitments, 3 supervision orders, \
          3 backlog cases, 5 target tasks"
     );
