@@ -255,23 +255,19 @@ impl Scheme {
 
     /// The kinds whose cases the case-based counts (clocks, actions, open during) look at.
     pub fn case_kinds(&self) -> Vec<&str> {
-        let mut kinds: Vec<&str> = self
-            .counts
-            .iter()
-            .filter(|c| !matches!(c.form(), Some(CountForm::Periodic(_))))
-            .map(|c| self.kind_of(c))
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds
+        self.kinds_counted(false)
     }
 
     /// The kinds whose periodic reports are counted.
     pub fn periodic_kinds(&self) -> Vec<&str> {
+        self.kinds_counted(true)
+    }
+
+    fn kinds_counted(&self, periodic: bool) -> Vec<&str> {
         let mut kinds: Vec<&str> = self
             .counts
             .iter()
-            .filter(|c| matches!(c.form(), Some(CountForm::Periodic(_))))
+            .filter(|c| matches!(c.form(), Some(CountForm::Periodic(_))) == periodic)
             .map(|c| self.kind_of(c))
             .collect();
         kinds.sort();

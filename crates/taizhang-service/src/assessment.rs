@@ -169,7 +169,8 @@ fn periods_due_within(rule: &Periodic, from: DateTime<Utc>, to: DateTime<Utc>) -
         let mut day = first.pred_opt().unwrap_or(first);
         while day <= last {
             out.push(Period::Day(day));
-            day = day.succ_opt().unwrap_or(last.succ_opt().unwrap_or(last));
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
         }
     } else {
         let (mut y, mut m) = (first.year(), first.month());

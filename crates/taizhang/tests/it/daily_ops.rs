@@ -67,6 +67,59 @@ async fn a_missing_daily_report_is_seen_from_above_at_the_minute_it_falls_due(ap
     // Today by default.
     let (_, b) = app.get(&district, "/api/v1/periodic/daily_report").await;
     assert_eq!(b["date"], "2026-03-03");
+
+    // A locality assessing its streets on the daily report (a scheme of its own): March so far owes the street
+    // Sunday's 16:00 report (missing), Monday's (late) and Tuesday's (filed at 9:00: on time though not yet
+    // due); the 9:00 round is owed only under a special period, of which there is none. 1 of 3 → 33.33.
+    let scheme = taizhang_domain::assessment::Scheme::from_toml(
+        r#"
+        id = "daily_reports"
+        name = "日报告考核"
+        version = 1
+        kind = "daily_report"
+        levels = ["township"]
+        [[counts]]
+        id = "due"
+        name = "应报"
+        periodic = "due"
+        [[counts]]
+        id = "on_time"
+        name = "按时"
+        periodic = "on_time"
+        [[counts]]
+        id = "late"
+        name = "迟报"
+        periodic = "late"
+        [[counts]]
+        id = "missing"
+        name = "漏报"
+        periodic = "missing"
+        [[indicators]]
+        id = "on_time_rate"
+        name = "按时报告率"
+        numerator = "on_time"
+        denominator = "due"
+        weight = 100
+        target = 100
+        floor = 0
+        "#,
+    )
+    .unwrap();
+    scheme.check(&app.svc.workflows).unwrap();
+    let mut svc = app.svc.clone();
+    svc.scheme = std::sync::Arc::new(scheme);
+    let p = svc.authenticate(&district).await.unwrap();
+    let r = svc.assessment(&p, Some("2026-03")).await.unwrap();
+    let jd = r.groups.iter().flat_map(|g| &g.units).find(|u| u.unit.id == app.units["dc_jd"]).unwrap();
+    let counts: Vec<(&str, i64)> = jd.counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(counts, [("due", 3), ("late", 1), ("missing", 1), ("on_time", 1)]);
+    assert_eq!(jd.score.total, Some(33.33));
+    let missing = svc.assessment_cases(&p, "2026-03", app.units["dc_jd"], "missing").await.unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].id, None, "nothing was filed: {missing:?}");
+    assert!(missing[0].title.contains("2026 年 03 月 01 日 下午报"), "{missing:?}");
+    let late = svc.assessment_cases(&p, "2026-03", app.units["dc_jd"], "late").await.unwrap();
+    assert_eq!((late[0].id, late[0].state.as_str()), (Some(id), "迟报"));
     assert!(app.svc.verify().await.unwrap().ok);
 }
 
