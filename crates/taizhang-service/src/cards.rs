@@ -8,7 +8,7 @@
 //! no card of the colour it deserves yet, and cards every running duty clock of such a case. A second clock of
 //! a case whose earliest clock already holds its red card is carded when that earliest clock stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -35,6 +35,8 @@ pub struct CardView {
     pub unit_id: i64,
     pub unit_name: String,
     pub issued_at: DateTime<Utc>,
+    /// A red card recorded more than a day after its deadline (补记: the sweeper was not running then).
+    pub recorded_late: bool,
 }
 
 /// Cards raised in a window, with their count per unit.
@@ -53,6 +55,12 @@ pub struct UnitCards {
     pub unit_name: String,
     pub yellow: usize,
     pub red: usize,
+}
+
+/// A red card raised more than a day after its deadline: the sweeper, which runs every minute, was not running
+/// when the deadline passed (补记).
+pub fn recorded_late(k: &Card) -> bool {
+    k.colour == "red" && k.issued_at - k.due_at > Duration::days(1)
 }
 
 pub fn colour_name(colour: &str) -> &'static str {
@@ -130,6 +138,9 @@ impl Service {
     }
 
     /// Tells each card's unit's directly responsible person, and on red its first-responsible person too.
+    /// Tells each card's responsible people. Red cards recorded more than a day after their deadline (the
+    /// sweeper was not running then: the first sweep of a new deployment, or after downtime) are told in one
+    /// summary per person instead of one message each.
     async fn notify_cards(&self, cards: &[Card]) {
         if cards.is_empty() {
             return;
@@ -137,7 +148,32 @@ impl Service {
         let result: DomainResult<()> = async {
             let users = self.store.users().await.map_err(se)?;
             let mut notes = vec![];
+            let mut backfilled: BTreeMap<i64, Vec<&Card>> = BTreeMap::new();
+            let mut accused: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
             for k in cards {
+                // The people a case accuses are never told of it (信访工作条例 Art. 30).
+                if let std::collections::btree_map::Entry::Vacant(e) = accused.entry(k.case_id) {
+                    let by = match self.store.case(k.case_id).await.map_err(se)? {
+                        Some(row) => self.accused_among(&users, &row).await?,
+                        None => BTreeSet::new(),
+                    };
+                    e.insert(by);
+                }
+                let accused = &accused[&k.case_id];
+                if recorded_late(k) {
+                    for w in [NotifyWho::DirectResponsible, NotifyWho::FirstResponsible] {
+                        for user_id in self.recipients(&users, k.unit_id, w, k.issued_at).await?.0 {
+                            if accused.contains(&user_id) {
+                                continue;
+                            }
+                            let mine = backfilled.entry(user_id).or_default();
+                            if !mine.iter().any(|c| std::ptr::eq(*c, k)) {
+                                mine.push(k);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let mut who = vec![NotifyWho::DirectResponsible];
                 if k.colour == "red" {
                     who.push(NotifyWho::FirstResponsible);
@@ -146,7 +182,7 @@ impl Service {
                 let due = k.due_at.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M");
                 let what =
                     if k.colour == "red" { format!("已于 {due} 超期") } else { format!("将于 {due} 到期") };
-                let mut told = vec![];
+                let mut told: Vec<i64> = accused.iter().copied().collect();
                 for w in who {
                     let (to, note) = self.recipients(&users, k.unit_id, w, k.issued_at).await?;
                     for user_id in to {
@@ -166,6 +202,23 @@ impl Service {
                         });
                     }
                 }
+            }
+            for (user_id, late) in backfilled {
+                let codes: Vec<&str> = late.iter().take(10).map(|k| k.case_code.as_str()).collect();
+                let more = if late.len() > codes.len() { "等" } else { "" };
+                notes.push(Notification {
+                    id: 0,
+                    user_id,
+                    created_at: late[0].issued_at,
+                    title: format!("补记红牌 {} 张", late.len()),
+                    body: format!(
+                        "以下案件的办理时限在系统开始（或恢复）亮牌之前已经超期，现一并补记红牌：{}{more}。详见“预警”页面。",
+                        codes.join("、")
+                    ),
+                    case_id: None,
+                    case_code: None,
+                    read_at: None,
+                });
             }
             self.store.create_notifications(notes).await.map_err(se)
         }
@@ -191,11 +244,17 @@ impl Service {
         p: &Principal,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        unit: Option<i64>,
     ) -> DomainResult<CardList> {
         self.require_case_worker(p)?;
         let to = to.unwrap_or_else(|| self.now() + Duration::seconds(1));
         let from = from.unwrap_or(to - Duration::days(7));
-        let cards = self.store.cards(&p.unit.path, from, to).await.map_err(se)?;
+        let mut cards = self.store.cards(&p.unit.path, from, to).await.map_err(se)?;
+        // One unit's only (a dashboard figure followed), within the viewer's subtree as ever; never the cards of
+        // a case accusing the viewer (信访工作条例 Art. 30).
+        let hidden: BTreeSet<i64> =
+            self.store.cases_accusing(p.user.id, &p.unit.path).await.map_err(se)?.iter().map(|r| r.id).collect();
+        cards.retain(|k| unit.is_none_or(|u| k.unit_id == u) && !hidden.contains(&k.case_id));
         let units = self.store.units().await.map_err(se)?;
         let unit_name = |id: i64| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
         let mut per: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
@@ -208,11 +267,16 @@ impl Service {
                 e.0 += 1;
             }
             let clock_name = self.clock_name(&k);
+            let late = recorded_late(&k);
             views.push(CardView {
                 id: k.id,
                 case_id: k.case_id,
                 case_code: k.case_code,
-                case_title: k.case_title,
+                // A kind without a title field (an inspection) is named by its kind.
+                case_title: match k.case_title.is_empty() {
+                    true => self.workflows.get(&k.case_kind).map(|d| d.name.clone()).unwrap_or_default(),
+                    false => k.case_title,
+                },
                 clock_name,
                 clock: k.clock,
                 colour: k.colour,
@@ -220,6 +284,7 @@ impl Service {
                 unit_id: k.unit_id,
                 unit_name: unit_name(k.unit_id),
                 issued_at: k.issued_at,
+                recorded_late: late,
             });
         }
         let mut per_unit: Vec<UnitCards> = per

@@ -32,7 +32,8 @@ pub struct MonthFlow {
     pub partial: bool,
     pub received: i64,
     pub closed: i64,
-    /// Change against the same month a year before, in percent (None when that month had none).
+    /// Change against the same month a year before, in percent (None when that month had none, and for the
+    /// current month: part of a month against whole ones says nothing).
     pub received_yoy: Option<f64>,
     pub received_mom: Option<f64>,
     pub closed_yoy: Option<f64>,
@@ -71,6 +72,8 @@ pub struct UnitCardCount {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RankRow {
+    /// The peer group (the units ranked together: those under this parent).
+    pub group: String,
     pub unit: UnitRef,
     pub rank: Option<u32>,
     pub total: Option<f64>,
@@ -194,6 +197,8 @@ impl Service {
                 let m = add_months(this_month, i - 11);
                 let get = |map: &BTreeMap<i64, i64>, b: i64| map.get(&b).copied().unwrap_or(0);
                 let (r, c) = (get(&received, m), get(&closed, m));
+                // The month so far against whole months would mislead: no change for it.
+                let change = |now: i64, then: i64| if m == this_month { None } else { percent_change(now, then) };
                 let from = month_start(m).unwrap_or_default();
                 let to = month_start(add_months(m, 1)).unwrap_or_default() - Duration::days(1);
                 MonthFlow {
@@ -201,10 +206,10 @@ impl Service {
                     partial: m == this_month,
                     received: r,
                     closed: c,
-                    received_yoy: percent_change(r, get(&received, add_months(m, -12))),
-                    received_mom: percent_change(r, get(&received, add_months(m, -1))),
-                    closed_yoy: percent_change(c, get(&closed, add_months(m, -12))),
-                    closed_mom: percent_change(c, get(&closed, add_months(m, -1))),
+                    received_yoy: change(r, get(&received, add_months(m, -12))),
+                    received_mom: change(r, get(&received, add_months(m, -1))),
+                    closed_yoy: change(c, get(&closed, add_months(m, -12))),
+                    closed_mom: change(c, get(&closed, add_months(m, -1))),
                     received_query: q(format!("from={from}&to={to}")),
                     closed_query: q(format!("closed_from={from}&closed_to={to}")),
                 }
@@ -280,6 +285,17 @@ impl Service {
             .into_iter()
             .map(|(u, yellow, red)| UnitCardCount { unit: unit(u), yellow, red })
             .collect();
+        if !hidden.is_empty() {
+            let ids: BTreeSet<i64> = hidden.iter().map(|r| r.id).collect();
+            for k in
+                self.store.cards(path, week_from, until).await.map_err(se)?.iter().filter(|k| ids.contains(&k.case_id))
+            {
+                if let Some(c) = cards.iter_mut().find(|c| c.unit.id == k.unit_id) {
+                    if k.colour == "red" { c.red -= 1 } else { c.yellow -= 1 }
+                }
+            }
+            cards.retain(|c| c.yellow + c.red > 0);
+        }
         cards.sort_by(|a, b| b.red.cmp(&a.red).then(b.yellow.cmp(&a.yellow)).then(a.unit.id.cmp(&b.unit.id)));
 
         let ranking = self.latest_ranking(p).await?;
@@ -348,18 +364,19 @@ impl Service {
         };
         let report: crate::assessment::AssessmentReport = serde_json::from_str(&c.report_json)
             .map_err(|e| DomainError::new(ErrorCode::Internal, format!("通报 {} 的考核结果无法读取：{e}", c.id)))?;
-        let mut rows: Vec<RankRow> = report
+        // Group by group, each in rank order (the report keeps its groups in order and each ranked).
+        let rows: Vec<RankRow> = report
             .groups
             .iter()
-            .flat_map(|g| &g.units)
-            .map(|u| RankRow {
+            .flat_map(|g| g.units.iter().map(move |u| (g, u)))
+            .map(|(g, u)| RankRow {
+                group: format!("{}所属单位", g.parent.name),
                 unit: UnitRef { id: u.unit.id, name: u.unit.name.clone() },
                 rank: u.rank,
                 total: u.score.total,
                 vetoed: !u.score.vetoed.is_empty(),
             })
             .collect();
-        rows.sort_by_key(|r| r.rank.unwrap_or(u32::MAX));
         Ok(Some(PublishedRanking {
             circular_id: c.id,
             title: c.title,

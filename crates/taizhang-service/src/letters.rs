@@ -52,8 +52,10 @@ pub struct ItemProgress {
     pub lower_is_better: bool,
     /// The unit's figure so far (None: nothing to count yet).
     pub actual: Option<f64>,
-    pub numerator: i64,
-    pub denominator: i64,
+    /// The counts behind it; None when not measured (in a list, before the period begins, or for a unit the
+    /// scheme does not assess).
+    pub numerator: Option<i64>,
+    pub denominator: Option<i64>,
     /// The assessment counts behind the figure (for `/assessment/cases?period=…&unit=…&count=…`).
     pub numerator_count: String,
     pub denominator_count: String,
@@ -229,8 +231,8 @@ impl Service {
                 weight: item.weight,
                 lower_is_better: lower,
                 actual,
-                numerator: score.map_or(0, |s| s.numerator),
-                denominator: score.map_or(0, |s| s.denominator),
+                numerator: score.map(|s| s.numerator),
+                denominator: score.map(|s| s.denominator),
                 numerator_count: def.map(|d| d.numerator.clone()).unwrap_or_default(),
                 denominator_count: def.map(|d| d.denominator.clone()).unwrap_or_default(),
                 met,

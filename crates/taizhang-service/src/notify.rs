@@ -2,19 +2,19 @@
 //! taken — whoever is on duty at the handling unit or the unit above, its leaders, its staff — so each rung of
 //! an escalation ladder reaches the person holding it. Notifications derive from the event that caused them and
 //! are not history: they are written after the event commits, and a failure to write them is logged, never
-//! undoes the event.
+//! undoes the event. Nobody is told of a case accusing him (信访工作条例 Art. 30), whatever post he holds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use taizhang_domain::access::Role;
+use taizhang_domain::access::{Role, Viewer, is_accused};
 use taizhang_domain::workflow::{NotifyAt, NotifyWho};
 use taizhang_domain::{DomainError, DomainResult, ErrorCode};
-use taizhang_store::{Built, Notification};
+use taizhang_store::{Built, CaseRow, Notification, User};
 
 use crate::auth::parse_roles;
-use crate::cases::parse_state;
+use crate::cases::{access_facts, parse_state};
 use crate::{Principal, Service, se};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -46,7 +46,8 @@ impl Service {
         let Some(handling) = state.handling_unit else { return Ok(()) };
         let users = self.store.users().await.map_err(se)?;
         let title = state.fields.get("title").and_then(|v| v.as_str()).unwrap_or_default();
-        let mut sent = BTreeSet::new();
+        // The accused are never told: counted as told already.
+        let mut sent = self.accused_among(&users, &b.case).await?;
         let mut notes = vec![];
         for rule in action.notify.iter().filter(|r| r.applies(&state.fields)) {
             let unit_id = match rule.at {
@@ -71,6 +72,24 @@ impl Service {
             }
         }
         self.store.create_notifications(notes).await.map_err(se)
+    }
+
+    /// The users a case accuses, in person or through a unit they belong to (信访工作条例 Art. 30).
+    pub(crate) async fn accused_among(&self, users: &[User], case: &CaseRow) -> DomainResult<BTreeSet<i64>> {
+        if case.accused_unit_path.is_none() && case.accused_users.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let paths: BTreeMap<i64, String> =
+            self.store.units().await.map_err(se)?.into_iter().map(|u| (u.id, u.path)).collect();
+        let facts = access_facts(case);
+        Ok(users
+            .iter()
+            .filter(|u| {
+                let unit_path = paths.get(&u.unit_id).cloned().unwrap_or_default();
+                is_accused(&Viewer { user_id: u.id, unit_id: u.unit_id, unit_path }, &facts)
+            })
+            .map(|u| u.id)
+            .collect())
     }
 
     /// Who in a unit a notification rule names at an instant, and a note when nobody holds the post then and

@@ -115,6 +115,8 @@ async fn end_responsibility(
 pub struct CardParams {
     /// The last N days (default 7, at most 366).
     pub days: Option<i64>,
+    /// Only the cards charged to this unit (of the caller's subtree).
+    pub unit: Option<i64>,
 }
 
 /// Yellow and red cards raised from the clocks on cases held in the caller's subtree, with counts per unit.
@@ -123,7 +125,7 @@ pub struct CardParams {
 async fn cards(State(s): State<AppState>, Auth(p): Auth, Q(q): Q<CardParams>) -> ApiResult<axum::Json<CardList>> {
     let days = q.days.unwrap_or(7).clamp(1, 366);
     let to = s.svc.now() + Duration::seconds(1);
-    Ok(axum::Json(s.svc.cards(&p, Some(to - Duration::days(days)), Some(to)).await?))
+    Ok(axum::Json(s.svc.cards(&p, Some(to - Duration::days(days)), Some(to), q.unit).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

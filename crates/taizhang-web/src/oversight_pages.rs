@@ -239,6 +239,8 @@ struct CardsQuery {
     days: Option<i64>,
     /// A first day (YYYY-MM-DD, China time) instead of `days`: the dashboard's "this week".
     from: Option<String>,
+    /// One unit's cards only (a dashboard figure followed).
+    unit: Option<i64>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -246,6 +248,10 @@ struct CardsQuery {
 struct CardsPage {
     me: Option<Me>,
     days: i64,
+    /// The first day asked for, when the page was opened with one.
+    from: Option<String>,
+    /// The one unit shown, when the page was opened for one: its name.
+    unit: Option<String>,
     l: CardList,
 }
 
@@ -265,8 +271,18 @@ async fn cards_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Que
         Some(Err(e)) => return refusal(e, Some(me(&p))),
         None => to - Duration::days(days),
     };
-    match s.svc.cards(&p, Some(from), Some(to)).await {
-        Ok(l) => CardsPage { me: Some(me(&p)), days, l }.into_response(),
+    match s.svc.cards(&p, Some(from), Some(to), q.unit).await {
+        Ok(l) => {
+            let unit = match q.unit {
+                Some(id) => match s.svc.store.unit(id).await {
+                    Ok(u) => Some(u.map(|u| u.name).unwrap_or_default()),
+                    Err(e) => return refusal(taizhang_service::se(e), Some(me(&p))),
+                },
+                None => None,
+            };
+            let from = q.from.filter(|f| !f.is_empty());
+            CardsPage { me: Some(me(&p)), days, from, unit, l }.into_response()
+        }
         Err(e) => refusal(e, Some(me(&p))),
     }
 }

@@ -451,6 +451,7 @@ fn display_value(
     v: &Value,
     units: &BTreeMap<i64, String>,
     site: Option<&SiteView>,
+    linked: &BTreeMap<i64, String>,
 ) -> (String, String) {
     let f = def.and_then(|d| d.field(field));
     let name = f.map(|f| f.name.clone()).unwrap_or_else(|| field.to_string());
@@ -466,6 +467,11 @@ fn display_value(
             .map(|x| x.as_i64().and_then(|i| units.get(&i).cloned()).unwrap_or_else(|| x.to_string()))
             .collect::<Vec<_>>()
             .join("、"),
+        // A linked case by its code and title (the case it was opened from, or one opened from it); one the
+        // viewer may not open is not named.
+        (Some(FieldType::Case), Value::Number(n)) => {
+            n.as_i64().and_then(|i| linked.get(&i).cloned()).unwrap_or_else(|| "（无权查看的案件）".into())
+        }
         (Some(FieldType::Site), Value::String(code)) => match site {
             Some(site) if site.code == *code => format!("{}（{}）", site.name, site.sector_name),
             _ => code.clone(),
@@ -640,6 +646,8 @@ async fn render_case_with(
             source: c.source.clone().unwrap_or_default(),
         })
         .collect();
+    let linked: BTreeMap<i64, String> =
+        case.opened_from.iter().chain(&case.opened).map(|c| (c.id, format!("{} {}", c.code, c.title))).collect();
     let events = case
         .events
         .iter()
@@ -648,7 +656,7 @@ async fn render_case_with(
             actor: e.actor.clone().unwrap_or_default(),
             unit: e.actor_unit.clone(),
             action_name: e.action_name.clone(),
-            fields: e.fields.iter().map(|(k, v)| display_value(def, k, v, units, site.as_ref())).collect(),
+            fields: e.fields.iter().map(|(k, v)| display_value(def, k, v, units, site.as_ref(), &linked)).collect(),
             documents: e
                 .documents
                 .iter()

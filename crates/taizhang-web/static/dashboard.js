@@ -57,7 +57,8 @@
     ]
   }, function (p) { return p.seriesIndex === 0 ? d.hot[p.dataIndex].query : null; });
   if (d.ranking) {
-    var rows = d.ranking.rows.filter(function (r) { return r.total !== null; });
+    // Vetoed units rank last whatever their total: they are left out of the bars (the table lists them).
+    var rows = d.ranking.rows.filter(function (r) { return r.total !== null && !r.vetoed; });
     chart("chart-ranking", {
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", data: rows.map(function (r) { return r.unit.name; }), axisLabel: { interval: 0, rotate: 30 } },

@@ -253,6 +253,8 @@ async fn a_month_is_assessed_as_computed_by_hand(app: TestApp) {
     assert_eq!(l["completion"], 0.0, "{l}");
     assert_eq!((l["progress"][0]["actual"].as_f64(), l["progress"][0]["numerator"].as_i64()), (Some(33.33), Some(1)));
     assert_eq!(l["progress"][1]["met"], false, "{l}");
+    let (_, list) = app.get(&city, "/api/v1/letters").await;
+    assert_eq!(list[0]["progress"][0]["numerator"], Value::Null, "a list measures nothing: {list}");
     let (s, _) = app.get(&t["rs_staff"], &format!("/api/v1/letters/{zj_letter}")).await;
     assert_eq!(s, 404, "another bureau's letter");
     let letter_page = page(format!("/letters/{rs_letter}")).await;

@@ -34,7 +34,7 @@ fn month<'a>(d: &'a Value, m: &str) -> &'a Value {
 async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     // API tokens, taken before the clock moves (passwords set today are past their 90 days by October).
     let mut t = BTreeMap::new();
-    for u in ["office", "zj_staff", "zj_leader", "leader", "sysadmin"] {
+    for u in ["office", "zj_staff", "zj_leader", "zj_head", "leader", "sysadmin"] {
         t.insert(u, app.token(u).await);
     }
     app.clock.set(at(2025, 11, 5, 9));
@@ -69,10 +69,10 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     // By hand: received November 2026 = D, E, F, G (4); October = B, C (2); November 2025 = A (1).
     let nov = month(&dash, "2026-11");
     assert_eq!((nov["received"].as_i64(), nov["closed"].as_i64()), (Some(4), Some(2)), "{nov}");
-    assert_eq!(nov["received_yoy"], 300.0, "4 against 1 a year before: {nov}");
-    assert_eq!(nov["received_mom"], 100.0, "4 against 2 in October: {nov}");
-    assert_eq!(nov["closed_mom"], 100.0, "F and G against C: {nov}");
-    assert_eq!(nov["closed_yoy"], Value::Null, "nothing was closed in November 2025: {nov}");
+    assert_eq!(nov["partial"], true);
+    for change in ["received_yoy", "received_mom", "closed_yoy", "closed_mom"] {
+        assert_eq!(nov[change], Value::Null, "the month so far is not compared with whole months: {nov}");
+    }
     let oct = month(&dash, "2026-10");
     assert_eq!((oct["received"].as_i64(), oct["closed"].as_i64()), (Some(2), Some(1)), "{oct}");
     assert_eq!(month(&dash, "2025-12")["received"], 0);
@@ -132,7 +132,7 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     // counts it.
     app.clock.set(at(2026, 10, 12, 11));
     let accusing = json!({"accused_users": [app.users["zj_leader"]]});
-    let (h, _, _) = app.register(&t["office"], "accusation", accusing).await;
+    let (h, h_code, _) = app.register(&t["office"], "accusation", accusing).await;
     ok(&app, &t["office"], h, "assign", json!({"target_unit": zjj})).await;
     app.clock.set(at(2026, 11, 20, 9));
     let (_, own) = app.get(&t["zj_leader"], "/api/v1/dashboard").await;
@@ -150,6 +150,36 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     }
     assert_eq!(month(&city_now, "2026-10")["received"], 3, "B, C and H: {city_now}");
 
+    // The first card sweep finds deadlines missed weeks ago (B's and H's acceptance): their red cards are marked
+    // 补记 and each responsible person gets one summary instead of a message per card — never naming H to the
+    // leader it accuses, whose card lists and counts leave it out too.
+    assert!(app.svc.sweep_cards().await.unwrap() > 0);
+    let (_, cards) = app.get(&t["leader"], "/api/v1/cards?days=1").await;
+    let on = |list: &Value, case: i64| {
+        list["cards"].as_array().unwrap().iter().filter(|c| c["case_id"] == case).cloned().collect::<Vec<_>>()
+    };
+    let h_cards = on(&cards, h);
+    assert!(!h_cards.is_empty() && h_cards.iter().all(|c| c["recorded_late"] == true), "{cards}");
+    assert!(on(&cards, b).iter().any(|c| c["colour"] == "red" && c["recorded_late"] == true), "{cards}");
+    let (_, own_cards) = app.get(&t["zj_leader"], "/api/v1/cards?days=1").await;
+    assert!(on(&own_cards, h).is_empty() && !on(&own_cards, b).is_empty(), "{own_cards}");
+    let (_, notes) = app.get(&t["zj_leader"], "/api/v1/notifications").await;
+    let notes = notes.as_array().unwrap();
+    let summaries: Vec<&Value> =
+        notes.iter().filter(|n| n["title"].as_str().unwrap().starts_with("补记红牌")).collect();
+    assert_eq!(summaries.len(), 1, "{notes:?}");
+    assert!(!notes.iter().any(|n| n["title"].as_str().unwrap().starts_with("红牌")), "{notes:?}");
+    assert!(notes.iter().all(|n| !n.to_string().contains(&h_code)), "H is never named to him: {notes:?}");
+    let (_, head_notes) = app.get(&t["zj_head"], "/api/v1/notifications").await;
+    assert!(head_notes.to_string().contains(&h_code), "the bureau's other leader is told of H: {head_notes}");
+    let red = |d: &Value| {
+        d["cards"].as_array().unwrap().iter().find(|c| c["unit"]["id"] == zjj).map_or(0, |c| c["red"].as_i64().unwrap())
+    };
+    let (_, mine) = app.get(&t["zj_leader"], "/api/v1/dashboard").await;
+    let (_, city_cards) = app.get(&t["leader"], "/api/v1/dashboard").await;
+    let h_red = h_cards.iter().filter(|c| c["colour"] == "red").count() as i64;
+    assert_eq!(red(&mine), red(&city_cards) - h_red, "{mine}");
+
     // Bad input and the administrators.
     let (s, bad) = app.get(&t["leader"], "/api/v1/dashboard?kind=nothing").await;
     assert_eq!(s, 404, "{bad}");
@@ -159,6 +189,16 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     // The tallies are exactly the case rows' counts.
     let report = app.svc.verify().await.unwrap();
     assert!(report.ok, "{:?}", report.problems);
+
+    // On 1 December November is whole: received 4 against 1 a year before (+300 %) and against October's B, C
+    // and H (+33.3 %); closed F and G against C (+100 %), nothing closed in November 2025.
+    app.clock.set(at(2026, 12, 1, 9));
+    let (_, dec) = app.get(&t["leader"], "/api/v1/dashboard").await;
+    let nov = month(&dec, "2026-11");
+    assert_eq!(nov["partial"], false);
+    let changes: Vec<Value> =
+        ["received_yoy", "received_mom", "closed_yoy", "closed_mom"].iter().map(|c| nov[c].clone()).collect();
+    assert_eq!(changes, [json!(300.0), json!(33.3), Value::Null, json!(100.0)], "{nov}");
 
     // The page, with its charts' script and figures linked to the lists — back in March, while the leader's
     // password is still fresh enough to sign in: A is November 2025's one petition.

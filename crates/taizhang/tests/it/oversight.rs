@@ -125,6 +125,8 @@ async fn supervision_from_roster_to_record(app: TestApp) {
     let colours: Vec<&str> = cards["cards"].as_array().unwrap().iter().map(|c| c["colour"].as_str().unwrap()).collect();
     assert_eq!(colours, ["red", "yellow"]);
     assert!(cards["cards"].as_array().unwrap().iter().all(|c| c["case_id"] == db && c["clock_name"] == "反馈期限"));
+    let (_, one) = app.get(&t["leader"], &format!("/api/v1/cards?days=30&unit={}", app.units["rsj"])).await;
+    assert_eq!((one["cards"].clone(), one["per_unit"].clone()), (json!([]), json!([])), "one unit's only: {one}");
     let (_, others) = app.get(&t["rs_staff"], "/api/v1/cards?days=30").await;
     assert_eq!(others["cards"], json!([]), "another bureau does not see them: {others}");
 
@@ -205,6 +207,8 @@ async fn supervision_from_roster_to_record(app: TestApp) {
     assert!(html.contains("局长") && html.contains("2026-03-01") && html.contains("登记责任人"), "{html}");
     let (_, html) = leader.get(&app, "/cards?days=30").await;
     assert!(html.contains("红牌") && html.contains("反馈期限") && html.contains("临江市住建局"), "{html}");
+    let (_, html) = leader.get(&app, &format!("/cards?from=2026-03-01&unit={zjj}")).await;
+    assert!(html.contains("2026-03-01 起 · 临江市住建局") && html.contains("反馈期限"), "{html}");
     assert!(app.svc.verify().await.unwrap().ok);
 }
 
