@@ -61,6 +61,7 @@ pub struct HotCategory {
     pub this_month: i64,
     pub last_month: i64,
     pub query: String,
+    pub last_month_query: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -98,6 +99,8 @@ pub struct Clearance {
     pub closed: i64,
     /// closed / total in percent.
     pub rate: f64,
+    pub total_query: String,
+    pub closed_query: String,
     pub open_query: String,
 }
 
@@ -260,11 +263,13 @@ impl Service {
             }
         }
         let from = month_start(this_month).unwrap_or_default();
+        let (last_from, last_to) = (month_start(last_month).unwrap_or_default(), from - Duration::days(1));
         let mut hot: Vec<HotCategory> = per_category
             .into_iter()
             .filter(|(_, (this, _))| *this > 0)
             .map(|(c, (this, last))| HotCategory {
                 query: q(format!("category={}&from={from}", urlencode(&c))),
+                last_month_query: q(format!("category={}&from={last_from}&to={last_to}", urlencode(&c))),
                 category: c,
                 this_month: this,
                 last_month: last,
@@ -308,6 +313,8 @@ impl Service {
                 total,
                 closed: done,
                 rate: (done as f64 * 1000.0 / total as f64).round() / 10.0,
+                total_query: format!("kind={BACKLOG_KIND}&held={u}"),
+                closed_query: format!("kind={BACKLOG_KIND}&held={u}&closed=true"),
                 open_query: format!("kind={BACKLOG_KIND}&held={u}&closed=false"),
             })
             .collect();

@@ -91,6 +91,7 @@ async fn dashboard_counts_what_the_cases_say(app: TestApp) {
     assert_eq!(hot[0]["category"], "城乡建设", "{dash}");
     assert_eq!((hot[0]["this_month"].as_i64(), hot[0]["last_month"].as_i64()), (Some(2), Some(1)));
     assert_eq!(sorted(followed(&app, &t["leader"], hot[0]["query"].as_str().unwrap()).await), [d, f]);
+    assert_eq!(followed(&app, &t["leader"], hot[0]["last_month_query"].as_str().unwrap()).await, [b]);
     assert_eq!(hot.len(), 3);
 
     // Open cases per holding unit: the bureau holds A, housing B and D, human resources E.
@@ -368,6 +369,14 @@ async fn backlog_cases_and_a_campaign(app: TestApp) {
         .map(|b| (b["unit"]["id"].as_i64().unwrap(), (b["total"].as_i64().unwrap(), b["closed"].as_i64().unwrap())))
         .collect();
     assert_eq!(clearance, BTreeMap::from([(zjj, (3, 2)), (rsj, (1, 0))]), "{dash}");
+    let housing = dash["backlog"].as_array().unwrap().iter().find(|b| b["unit"]["id"] == zjj).unwrap().clone();
+    let q = |k: &str| housing[k].as_str().unwrap().to_string();
+    for (query, mut expected) in [("total_query", vec![b0, b1, b2]), ("closed_query", vec![b0, b1])] {
+        let mut got = followed(&app, &t["leader"], &q(query)).await;
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "{query}");
+    }
     let report = app.svc.verify().await.unwrap();
     assert!(report.ok, "{:?}", report.problems);
 
