@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{DomainError, DomainResult, ErrorCode};
+use crate::periodic::ReportStatus;
 use crate::workflow::{ClockView, FieldType, Registry};
 
 /// The shipped scheme, replaced by `<data>/assessment.toml`.
@@ -330,7 +331,7 @@ impl Scheme {
 
     /// The periodic counts of `kind` one owed report makes: a report due at `due`, first filed at `filed` (if by
     /// `as_of`), for the period [from, to) assessed at `as_of`. A report is assessed in the period its due time
-    /// falls in (`from < due <= to`), once decided — filed, or past due.
+    /// falls in (`from < due <= to`), once decided — filed, or past due; on time when filed before `due`.
     pub fn report_counts(
         &self,
         kind: &str,
@@ -338,8 +339,10 @@ impl Scheme {
         due: DateTime<Utc>,
         (from, to, as_of): (DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
     ) -> Vec<String> {
-        let filed = filed.filter(|f| *f <= as_of);
-        if !(from < due && due <= to) || (filed.is_none() && due > as_of) {
+        // The same rule as the periodic overview (`periodic::status`): a report first filed at its due instant
+        // or later is late.
+        let status = crate::periodic::status(filed.filter(|f| *f <= as_of), due, as_of);
+        if !(from < due && due <= to) || status == ReportStatus::Pending {
             return Vec::new();
         }
         self.counts
@@ -348,9 +351,9 @@ impl Scheme {
             .filter(|c| match c.form() {
                 Some(CountForm::Periodic(m)) => match m {
                     ReportMeasure::Due => true,
-                    ReportMeasure::OnTime => filed.is_some_and(|f| f <= due),
-                    ReportMeasure::Late => filed.is_some_and(|f| f > due),
-                    ReportMeasure::Missing => filed.is_none(),
+                    ReportMeasure::OnTime => status == ReportStatus::OnTime,
+                    ReportMeasure::Late => status == ReportStatus::Late,
+                    ReportMeasure::Missing => status == ReportStatus::Missing,
                 },
                 _ => false,
             })
@@ -617,6 +620,7 @@ mod tests {
         };
         assert_eq!(counts(Some("2026-11-03T10:00"), due, dec), vec!["sweep_due", "sweep_on_time"]);
         assert_eq!(counts(Some("2026-11-05T23:59"), due, dec), vec!["sweep_due", "sweep_on_time"], "on the 5th");
+        assert_eq!(counts(Some("2026-11-06T00:00"), due, dec), vec!["sweep_due"], "at the due instant: late");
         assert_eq!(counts(Some("2026-11-09T10:00"), due, dec), vec!["sweep_due"], "late: due, not on time");
         assert_eq!(counts(None, due, dec), vec!["sweep_due", "sweep_missing"]);
         let the_4th = at("2026-11-04T12:00");

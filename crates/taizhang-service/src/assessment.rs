@@ -1,9 +1,10 @@
 //! Monthly (quarterly, yearly) assessment of units with the deployment's evaluation scheme
-//! (`domain::assessment`, `<data>/assessment.toml`): each case the viewer may see is folded as it stood at the
-//! end of the period, and each thing it counts for is charged to the unit that held the case at the moment that
-//! decided it; units of the scheme's levels are scored and ranked among their peers (same level, same parent).
-//! Every number drills down to its cases (`assessment_cases`). The figures are those of the cases the viewer
-//! may see: the city sees all; a unit sees its own.
+//! (`domain::assessment`, `<data>/assessment.toml`): each case of the kinds the scheme counts that the viewer may
+//! see is folded as it stood at the end of the period, and each thing it counts for is charged to the unit that
+//! held the case at the moment that decided it; each periodic report owed by a unit of the viewer's subtree is
+//! charged to that unit. Units of the scheme's levels are scored and ranked among their peers (same level, same
+//! parent). Every number drills down to its cases (`assessment_cases`) — a report never filed to a line without
+//! one. The figures are those of the cases the viewer may see: the city sees all; a unit sees its own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use taizhang_domain::access::{in_scope, is_accused};
 use taizhang_domain::assessment::{CaseFacts, Scheme, UnitScore, ranks};
 use taizhang_domain::deadline::china_tz;
+use taizhang_domain::figures::{add_months, month_key};
 use taizhang_domain::periodic::{Period, Periodic};
 use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{Registry, clock_views_lenient};
@@ -163,9 +165,9 @@ type Tallies = BTreeMap<i64, BTreeMap<String, Vec<CountedCase>>>;
 /// `from` on; daily, the days from the one before `from` on (a day's rounds are all due on the day).
 /// `Scheme::report_counts` keeps those actually due in the period.
 fn periods_due_within(rule: &Periodic, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Period> {
-    let (first, last) = (from.with_timezone(&china_tz()).date_naive(), to.with_timezone(&china_tz()).date_naive());
     let mut out = Vec::new();
     if rule.is_daily() {
+        let (first, last) = (from.with_timezone(&china_tz()).date_naive(), to.with_timezone(&china_tz()).date_naive());
         let mut day = first.pred_opt().unwrap_or(first);
         while day <= last {
             out.push(Period::Day(day));
@@ -173,13 +175,10 @@ fn periods_due_within(rule: &Periodic, from: DateTime<Utc>, to: DateTime<Utc>) -
             day = next;
         }
     } else {
-        let (mut y, mut m) = (first.year(), first.month());
-        for _ in 0..2 {
-            (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-        }
-        while (y, m) <= (last.year(), last.month()) {
-            out.push(Period::Month(y, m));
-            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let (mut key, last) = (add_months(month_key(from), -2), month_key(to));
+        while key <= last {
+            out.push(Period::Month((key / 100) as i32, (key % 100) as u32));
+            key = add_months(key, 1);
         }
     }
     out

@@ -57,8 +57,9 @@ pub struct UnitCards {
     pub red: usize,
 }
 
-/// A red card raised more than a day after its deadline: the sweeper, which runs every minute, was not running
-/// when the deadline passed (补记).
+/// A red card raised more than a day after its deadline (补记): the sweeper, which runs every minute, was not
+/// running when the deadline passed (a new deployment, downtime), or an earlier deadline of the same case held
+/// the card back until it stopped.
 pub fn recorded_late(k: &Card) -> bool {
     k.colour == "red" && k.issued_at - k.due_at > Duration::days(1)
 }
@@ -137,10 +138,9 @@ impl Service {
         Ok(cards)
     }
 
-    /// Tells each card's unit's directly responsible person, and on red its first-responsible person too.
-    /// Tells each card's responsible people. Red cards recorded more than a day after their deadline (the
-    /// sweeper was not running then: the first sweep of a new deployment, or after downtime) are told in one
-    /// summary per person instead of one message each.
+    /// Tells each card's unit's directly responsible person, and on red its first-responsible person too —
+    /// never anyone the case accuses. Red cards recorded more than a day after their deadline (`recorded_late`)
+    /// are told in one summary per person instead of one message each.
     async fn notify_cards(&self, cards: &[Card]) {
         if cards.is_empty() {
             return;
@@ -162,10 +162,7 @@ impl Service {
                 let accused = &accused[&k.case_id];
                 if recorded_late(k) {
                     for w in [NotifyWho::DirectResponsible, NotifyWho::FirstResponsible] {
-                        for user_id in self.recipients(&users, k.unit_id, w, k.issued_at).await?.0 {
-                            if accused.contains(&user_id) {
-                                continue;
-                            }
+                        for user_id in self.recipients_except(&users, k.unit_id, w, k.issued_at, accused).await?.0 {
                             let mine = backfilled.entry(user_id).or_default();
                             if !mine.iter().any(|c| std::ptr::eq(*c, k)) {
                                 mine.push(k);
@@ -182,9 +179,9 @@ impl Service {
                 let due = k.due_at.with_timezone(&china_tz()).format("%Y-%m-%d %H:%M");
                 let what =
                     if k.colour == "red" { format!("已于 {due} 超期") } else { format!("将于 {due} 到期") };
-                let mut told: Vec<i64> = accused.iter().copied().collect();
+                let mut told = vec![];
                 for w in who {
-                    let (to, note) = self.recipients(&users, k.unit_id, w, k.issued_at).await?;
+                    let (to, note) = self.recipients_except(&users, k.unit_id, w, k.issued_at, accused).await?;
                     for user_id in to {
                         if told.contains(&user_id) {
                             continue;
@@ -212,7 +209,7 @@ impl Service {
                     created_at: late[0].issued_at,
                     title: format!("补记红牌 {} 张", late.len()),
                     body: format!(
-                        "以下案件的办理时限在系统开始（或恢复）亮牌之前已经超期，现一并补记红牌：{}{more}。详见“预警”页面。",
+                        "以下案件的办理时限超期一天以上才记上红牌，现一并补记：{}{more}。详见“预警”页面。",
                         codes.join("、")
                     ),
                     case_id: None,

@@ -143,16 +143,12 @@ impl Service {
         let all_units = self.store.units().await.map_err(se)?;
         let units: BTreeMap<i64, String> = all_units.iter().map(|u| (u.id, u.name.clone())).collect();
         let unit = |id: i64| UnitRef { id, name: units.get(&id).cloned().unwrap_or_default() };
-        // The cases accusing the viewer held in the subtree, and the tally keys they count under.
+        // The cases accusing the viewer: their cards wherever they were raised, and — for those held in the
+        // subtree — the tally keys they count under.
         let within: BTreeSet<i64> = all_units.iter().filter(|u| u.path.starts_with(path)).map(|u| u.id).collect();
-        let hidden: Vec<CaseRow> = self
-            .store
-            .cases_accusing(p.user.id, path)
-            .await
-            .map_err(se)?
-            .into_iter()
-            .filter(|r| within.contains(&r.tally_facts().unit_id))
-            .collect();
+        let accusing = self.store.cases_accusing(p.user.id, path).await.map_err(se)?;
+        let accusing_ids: BTreeSet<i64> = accusing.iter().map(|r| r.id).collect();
+        let hidden: Vec<CaseRow> = accusing.into_iter().filter(|r| within.contains(&r.tally_facts().unit_id)).collect();
         let hidden_keys: Vec<TallyKey> = hidden.iter().flat_map(|r| r.tally_facts().keys()).collect();
         let terminal: BTreeSet<(String, String)> = self.terminal_states().into_iter().collect();
         let is_closed = |kind: &str, state: &str| terminal.contains(&(kind.to_string(), state.to_string()));
@@ -290,11 +286,9 @@ impl Service {
             .into_iter()
             .map(|(u, yellow, red)| UnitCardCount { unit: unit(u), yellow, red })
             .collect();
-        if !hidden.is_empty() {
-            let ids: BTreeSet<i64> = hidden.iter().map(|r| r.id).collect();
-            for k in
-                self.store.cards(path, week_from, until).await.map_err(se)?.iter().filter(|k| ids.contains(&k.case_id))
-            {
+        if !accusing_ids.is_empty() {
+            let cards_then = self.store.cards(path, week_from, until).await.map_err(se)?;
+            for k in cards_then.iter().filter(|k| accusing_ids.contains(&k.case_id)) {
                 if let Some(c) = cards.iter_mut().find(|c| c.unit.id == k.unit_id) {
                     if k.colour == "red" { c.red -= 1 } else { c.yellow -= 1 }
                 }
@@ -395,7 +389,8 @@ impl Service {
 }
 
 /// Takes the hidden cases' keys of one tally (buckets in the range asked for) away from its sums, grouped as
-/// `tally_sums` groups them.
+/// `tally_sums` groups them: rows of -1 that the callers add up with the rest (the sums are only ever added
+/// up, never looked up row by row).
 fn take_away(rows: &mut Vec<Tally>, hidden: &[TallyKey], name: TallyName, (lo, hi): (i64, i64), by: TallyGroup) {
     for k in hidden.iter().filter(|k| k.name == name && lo <= k.bucket && k.bucket <= hi) {
         let mut key = k.clone();

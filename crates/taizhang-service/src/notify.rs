@@ -46,8 +46,8 @@ impl Service {
         let Some(handling) = state.handling_unit else { return Ok(()) };
         let users = self.store.users().await.map_err(se)?;
         let title = state.fields.get("title").and_then(|v| v.as_str()).unwrap_or_default();
-        // The accused are never told: counted as told already.
-        let mut sent = self.accused_among(&users, &b.case).await?;
+        let accused = self.accused_among(&users, &b.case).await?;
+        let mut sent = BTreeSet::new();
         let mut notes = vec![];
         for rule in action.notify.iter().filter(|r| r.applies(&state.fields)) {
             let unit_id = match rule.at {
@@ -55,7 +55,7 @@ impl Service {
                 NotifyAt::AboveHandling => self.store.unit(handling).await.map_err(se)?.and_then(|u| u.parent_id),
             };
             let Some(unit_id) = unit_id else { continue };
-            let (to, note) = self.recipients(&users, unit_id, rule.to, b.event.at).await?;
+            let (to, note) = self.recipients_except(&users, unit_id, rule.to, b.event.at, &accused).await?;
             for user_id in to {
                 if sent.insert(user_id) {
                     notes.push(Notification {
@@ -90,6 +90,26 @@ impl Service {
             })
             .map(|u| u.id)
             .collect())
+    }
+
+    /// `recipients`, leaving out everyone in `accused`; when that leaves nobody of those named (the responsible
+    /// person is the one accused), the unit's leaders who are not accused instead.
+    pub(crate) async fn recipients_except(
+        &self,
+        users: &[User],
+        unit_id: i64,
+        who: NotifyWho,
+        at: DateTime<Utc>,
+        accused: &BTreeSet<i64>,
+    ) -> DomainResult<(Vec<i64>, &'static str)> {
+        let (to, note) = self.recipients(users, unit_id, who, at).await?;
+        let kept: Vec<i64> = to.iter().copied().filter(|u| !accused.contains(u)).collect();
+        if kept.is_empty() && !to.is_empty() && who != NotifyWho::Leaders {
+            let (leaders, _) = self.recipients(users, unit_id, NotifyWho::Leaders, at).await?;
+            let leaders = leaders.into_iter().filter(|u| !accused.contains(u)).collect();
+            return Ok((leaders, "（责任人须回避，改告知本单位领导。）"));
+        }
+        Ok((kept, note))
     }
 
     /// Who in a unit a notification rule names at an instant, and a note when nobody holds the post then and

@@ -5,8 +5,8 @@
 //! without the file nothing is sent — and a failed delivery
 //! never touches the notification itself: a round stops at the first failure and the rest are tried in the next
 //! (`send_outbound`, every minute in `serve`, in its own task so a slow gateway never delays the sweeps), each up
-//! to `MAX_ATTEMPTS` times, then left for the workspace only. The channel is a trait, so another
-//! transport can be added beside the webhook.
+//! to `MAX_ATTEMPTS` times, then left for the workspace only; a message refused for good (`SendError::Refused`)
+//! does not stop the round. The channel is a trait with the two transports behind it.
 //!
 //! The message names the recipient by username, display name and unit, never by phone or e-mail: the gateway
 //! maps usernames to its own contacts, and mail goes to `username@domain` (the relay's alias table maps those),
@@ -41,13 +41,33 @@ pub struct OutboundMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why a message was not delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// The channel is down or busy (no connection, a timeout, a 5xx from a gateway, a 4xx from a mail relay):
+    /// the round stops and the rest wait for the next.
+    Unavailable(String),
+    /// This message was refused for good (a 4xx from a gateway, a 5xx from a mail relay — no such mailbox):
+    /// the round goes on with the others.
+    Refused(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Unavailable(why) => write!(f, "unavailable: {why}"),
+            SendError::Refused(why) => write!(f, "refused: {why}"),
+        }
+    }
+}
+
 /// A transport for outbound notifications.
 pub trait Channel: Send + Sync {
     /// Delivers one message; Err with the reason when it was not accepted.
     fn send<'a>(
         &'a self,
         m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>>;
 }
 
 /// `[webhook]` in `<data>/outbound.toml`.
@@ -70,6 +90,9 @@ struct SmtpConfig {
     from: String,
     /// Each recipient's address is `username@domain`.
     domain: String,
+    /// The name this server gives in EHLO (default: the sender's domain).
+    #[serde(default)]
+    helo: Option<String>,
     /// Prefixed to the workspace link in the message (e.g. `http://taizhang.linjiang.gov.cn`).
     #[serde(default)]
     workspace_url: Option<String>,
@@ -114,15 +137,21 @@ impl Channel for Webhook {
     fn send<'a>(
         &'a self,
         m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>> {
         Box::pin(async move {
-            let body = serde_json::to_vec(m).map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(m).map_err(|e| SendError::Refused(e.to_string()))?;
             let mut req = self.http.post(&self.url).header("content-type", "application/json");
             if let Some(secret) = &self.secret {
                 req = req.header("x-taizhang-signature", Webhook::signature(secret, &body));
             }
-            let r = req.body(body).send().await.map_err(|e| e.to_string())?;
-            if r.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", r.status())) }
+            let r = req.body(body).send().await.map_err(|e| SendError::Unavailable(e.to_string()))?;
+            let status = r.status();
+            match status.as_u16() {
+                200..=299 => Ok(()),
+                408 | 429 => Err(SendError::Unavailable(format!("HTTP {status}"))),
+                400..=499 => Err(SendError::Refused(format!("HTTP {status}"))),
+                _ => Err(SendError::Unavailable(format!("HTTP {status}"))),
+            }
         })
     }
 }
@@ -156,6 +185,7 @@ pub struct Smtp {
     relay: String,
     from: String,
     domain: String,
+    helo: String,
     workspace_url: String,
 }
 
@@ -179,7 +209,9 @@ impl Smtp {
             )));
         }
         let workspace_url = c.workspace_url.unwrap_or_default().trim_end_matches('/').to_string();
-        Ok(Smtp { relay: c.relay, from: c.from, domain: c.domain, workspace_url })
+        let sender_domain = c.from.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+        let helo = c.helo.filter(|h| plain(h)).unwrap_or(sender_domain);
+        Ok(Smtp { relay: c.relay, from: c.from, domain: c.domain, helo, workspace_url })
     }
 
     /// The message as sent after DATA: headers, a blank line, the base64 body, CRLF line ends. (Base64 lines
@@ -211,48 +243,66 @@ impl Smtp {
         )
     }
 
-    async fn deliver(&self, to: &str, message: &str) -> Result<(), String> {
+    async fn deliver(&self, to: &str, message: &str) -> Result<(), SendError> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        let stream =
-            tokio::net::TcpStream::connect(&self.relay).await.map_err(|e| format!("连接 {} 失败：{e}", self.relay))?;
+        let down = |e: std::io::Error| SendError::Unavailable(e.to_string());
+        let stream = tokio::net::TcpStream::connect(&self.relay)
+            .await
+            .map_err(|e| SendError::Unavailable(format!("连接 {} 失败：{e}", self.relay)))?;
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
-        // One reply (multi-line replies end with "NNN "): Err unless its code is the one expected.
-        async fn reply(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, want: &str) -> Result<(), String> {
+        // One reply: its lines up to the last (a line whose fourth byte is not "-"), Err unless its code begins
+        // with `want` — a 5xx is a refusal of this message, anything else a reason to try later.
+        async fn reply(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, want: &str) -> Result<(), SendError> {
             loop {
                 let mut line = String::new();
-                if read.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
-                    return Err("邮件服务器断开了连接".into());
+                if read.read_line(&mut line).await.map_err(|e| SendError::Unavailable(e.to_string()))? == 0 {
+                    return Err(SendError::Unavailable("邮件服务器断开了连接".into()));
                 }
-                if line.len() < 4 || !line.starts_with(want) {
-                    return Err(format!("邮件服务器答复：{}", line.trim_end()));
+                if line.len() < 3 || !line.starts_with(want) {
+                    let why = format!("邮件服务器答复：{}", line.trim_end());
+                    return Err(if line.starts_with('5') {
+                        SendError::Refused(why)
+                    } else {
+                        SendError::Unavailable(why)
+                    });
                 }
-                if line.as_bytes()[3] == b' ' {
+                if line.as_bytes().get(3) != Some(&b'-') {
                     return Ok(());
                 }
             }
         }
-        let host = self.from.rsplit_once('@').map(|(_, h)| h).unwrap_or("localhost");
         reply(&mut read, "220").await?;
         let steps = [
-            (format!("EHLO {host}\r\n"), "250"),
+            (format!("EHLO {}\r\n", self.helo), "250"),
             (format!("MAIL FROM:<{}>\r\n", self.from), "250"),
             (format!("RCPT TO:<{to}>\r\n"), "25"),
             ("DATA\r\n".to_string(), "354"),
             (format!("{message}.\r\n"), "250"),
-            ("QUIT\r\n".to_string(), "221"),
         ];
         for (command, want) in steps {
-            write.write_all(command.as_bytes()).await.map_err(|e| e.to_string())?;
+            write.write_all(command.as_bytes()).await.map_err(down)?;
             reply(&mut read, want).await?;
+        }
+        // The relay has taken the mail: a failed goodbye must not send it again.
+        let quit = async {
+            write.write_all(b"QUIT\r\n").await.map_err(down)?;
+            reply(&mut read, "221").await
+        };
+        if let Err(e) = quit.await {
+            tracing::debug!(error = %e, "smtp QUIT not answered after the mail was accepted");
         }
         Ok(())
     }
 }
 
-/// A header value in UTF-8 as RFC 2047 encoded words, each under 75 characters, folded onto new lines.
+/// A header value in UTF-8 as RFC 2047 encoded words, each under 75 characters, folded onto new lines (nothing
+/// for an empty value: an empty encoded word is not allowed).
 fn encoded_words(s: &str) -> String {
     use base64::Engine;
+    if s.is_empty() {
+        return String::new();
+    }
     let mut words = vec![];
     let mut chunk = String::new();
     for c in s.chars() {
@@ -273,14 +323,14 @@ impl Channel for Smtp {
     fn send<'a>(
         &'a self,
         m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>> {
         Box::pin(async move {
             // Usernames are letters, digits, `_`, `.` and `-` (`auth.rs`): a valid local part as they stand.
             let to = format!("{}@{}", m.username, self.domain);
             let message = self.compose(m, &to);
             tokio::time::timeout(SMTP_TIMEOUT, self.deliver(&to, &message))
                 .await
-                .map_err(|_| format!("邮件服务器 {} 超时", self.relay))?
+                .map_err(|_| SendError::Unavailable(format!("邮件服务器 {} 超时", self.relay)))?
         })
     }
 }
@@ -320,8 +370,13 @@ impl Service {
                         self.store.mark_notification_sent(n.id, Some(self.now())).await.map_err(se)?;
                         sent += 1;
                     }
-                    Err(why) => {
-                        // The gateway is down or refusing: the rest wait for the next round rather than each
+                    Err(SendError::Refused(why)) => {
+                        // This one was refused for good: counted as an attempt, the others go on.
+                        tracing::warn!(notification = n.id, error = %why, "outbound delivery refused");
+                        self.store.mark_notification_sent(n.id, None).await.map_err(se)?;
+                    }
+                    Err(SendError::Unavailable(why)) => {
+                        // The channel is down or busy: the rest wait for the next round rather than each
                         // waiting out its own timeout now.
                         tracing::warn!(notification = n.id, error = %why, "outbound delivery failed");
                         self.store.mark_notification_sent(n.id, None).await.map_err(se)?;

@@ -79,7 +79,8 @@ pub(crate) struct Filing {
     pub result: Option<String>,
 }
 
-/// First filings by (unit, period, round id — "" for a report without rounds).
+/// First filings by (unit, period, round id). A report without rounds has one filing a period: its round id is
+/// the empty string (`Owed::key` and `first_filings` agree on it).
 pub(crate) type Filings = BTreeMap<(i64, Period, String), Filing>;
 
 /// A report a unit owes: for a period and, for a daily report with rounds, a round; due at `due`; for a round
@@ -146,10 +147,15 @@ impl Service {
     ) -> DomainResult<Vec<Owed<'a>>> {
         let mut out = Vec::new();
         for &period in periods {
-            let (Period::Day(day), false) = (period, rule.rounds.is_empty()) else {
-                let Some((_, due)) = rule.window(period) else { continue };
-                out.extend(units.iter().map(|u| Owed { unit: u.id, period, round: None, due, required_by: None }));
-                continue;
+            let day = match period {
+                // A daily report with rounds: each round of the day, below.
+                Period::Day(day) if !rule.rounds.is_empty() => day,
+                // Otherwise every unit owes the period's one report.
+                _ => {
+                    let Some((_, due)) = rule.window(period) else { continue };
+                    out.extend(units.iter().map(|u| Owed { unit: u.id, period, round: None, due, required_by: None }));
+                    continue;
+                }
             };
             for round in &rule.rounds {
                 let Some(due) = round.due_on(day) else { continue };

@@ -48,6 +48,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0016_letters", include_str!("../migrations/sqlite/0016_letters.sql")),
     ("0017_outbound", include_str!("../migrations/sqlite/0017_outbound.sql")),
     ("0018_accusations", include_str!("../migrations/sqlite/0018_accusations.sql")),
+    ("0019_tally_unit_index", include_str!("../migrations/sqlite/0019_tally_unit_index.sql")),
 ];
 const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("../migrations/postgres/0001_core.sql")),
@@ -68,6 +69,7 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     ("0016_letters", include_str!("../migrations/postgres/0016_letters.sql")),
     ("0017_outbound", include_str!("../migrations/postgres/0017_outbound.sql")),
     ("0018_accusations", include_str!("../migrations/postgres/0018_accusations.sql")),
+    ("0019_tally_unit_index", include_str!("../migrations/postgres/0019_tally_unit_index.sql")),
 ];
 
 /// Lists count matches up to this many; beyond it the total is reported as "more than" (a full count of a
