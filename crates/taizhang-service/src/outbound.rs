@@ -61,13 +61,13 @@ impl std::fmt::Display for SendError {
     }
 }
 
+/// What `Channel::send` returns: the delivery, to be awaited.
+pub type SendFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>>;
+
 /// A transport for outbound notifications.
 pub trait Channel: Send + Sync {
     /// Delivers one message; Err with the reason when it was not accepted.
-    fn send<'a>(
-        &'a self,
-        m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>>;
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> SendFuture<'a>;
 }
 
 /// `[webhook]` in `<data>/outbound.toml`.
@@ -134,10 +134,7 @@ impl Webhook {
 }
 
 impl Channel for Webhook {
-    fn send<'a>(
-        &'a self,
-        m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>> {
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             let body = serde_json::to_vec(m).map_err(|e| SendError::Refused(e.to_string()))?;
             let mut req = self.http.post(&self.url).header("content-type", "application/json");
@@ -320,10 +317,7 @@ fn encoded_words(s: &str) -> String {
 }
 
 impl Channel for Smtp {
-    fn send<'a>(
-        &'a self,
-        m: &'a OutboundMessage,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SendError>> + Send + 'a>> {
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> SendFuture<'a> {
         Box::pin(async move {
             // Usernames are letters, digits, `_`, `.` and `-` (`auth.rs`): a valid local part as they stand.
             let to = format!("{}@{}", m.username, self.domain);

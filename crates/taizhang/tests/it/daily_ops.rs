@@ -565,6 +565,18 @@ async fn receiver(fail_first: usize) -> (String, std::sync::Arc<std::sync::Mutex
     (url, got)
 }
 
+/// A backlog case designated at the housing bureau: it tells the bureau's leaders (two in the fixture). Its id
+/// and code.
+async fn backlog_case(app: &TestApp, office: &str) -> (i64, String) {
+    let (petition, _, _) = app.register(office, "claim", json!({})).await;
+    let fields = json!({"title": "多年未结的物业维修纠纷", "content": "多次信访", "source_case": petition,
+        "owner_unit": app.units["zjj"], "contract_leader": app.users["zj_head"], "team": "专班",
+        "plan": "走访、协调、答复", "within_days": 30});
+    let (s, b) = app.post(office, "/api/v1/cases", json!({"kind": "backlog", "fields": fields})).await;
+    assert_eq!(s, 201, "{b}");
+    (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].as_str().unwrap().to_string())
+}
+
 /// Notifications also go out through the locality's webhook when `outbound.toml` names one: signed, retried when
 /// the gateway fails, the workspace copy untouched; nothing is sent without the file.
 async fn notifications_go_out_through_the_webhook(app: TestApp) {
@@ -589,19 +601,8 @@ async fn notifications_go_out_through_the_webhook(app: TestApp) {
     assert!(svc.outbound.is_some());
 
     // A backlog case tells the housing bureau's leaders (two of them in the fixture).
-    let (petition, _, _) = app.register(&office, "claim", json!({})).await;
-    let (s, b) = app
-        .post(
-            &office,
-            "/api/v1/cases",
-            json!({"kind": "backlog", "fields": {
-            "title": "多年未结的物业维修纠纷", "content": "多次信访", "source_case": petition,
-            "owner_unit": app.units["zjj"], "contract_leader": app.users["zj_head"], "team": "专班",
-            "plan": "走访、协调、答复", "within_days": 30}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let (case, code) = (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].clone());
+    let (case, code) = backlog_case(&app, &office).await;
+    let code = serde_json::Value::String(code);
     // The gateway fails the first delivery: that round stops there; the next delivers all, then nothing is left.
     assert_eq!(svc.send_outbound().await.unwrap(), 0, "stopped at the refusal");
     let delivered = svc.send_outbound().await.unwrap();
@@ -729,19 +730,7 @@ async fn notifications_go_out_by_mail(app: TestApp) {
     let mut svc = app.svc.clone();
     svc.outbound = load_channel(&app.loc.data_dir).unwrap();
 
-    let (petition, _, _) = app.register(&office, "claim", json!({})).await;
-    let (s, b) = app
-        .post(
-            &office,
-            "/api/v1/cases",
-            json!({"kind": "backlog", "fields": {
-            "title": "多年未结的物业维修纠纷", "content": "多次信访", "source_case": petition,
-            "owner_unit": app.units["zjj"], "contract_leader": app.users["zj_head"], "team": "专班",
-            "plan": "走访、协调、答复", "within_days": 30}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{b}");
-    let (case, code) = (b["case"]["id"].as_i64().unwrap(), b["case"]["code"].as_str().unwrap().to_string());
+    let (case, code) = backlog_case(&app, &office).await;
     assert_eq!(svc.send_outbound().await.unwrap(), 0, "the relay said try later");
     // The first one tried now has no mailbox: refused, and the round goes on to the other leader.
     let delivered = svc.send_outbound().await.unwrap();
