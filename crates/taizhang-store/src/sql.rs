@@ -2131,8 +2131,11 @@ impl Store for SqlStore {
                     conds.push("next_due_us <= ?");
                     args.push(Arg::I(now));
                 }
+                // `+next_warn_us` keeps SQLite off the warning-time index: nearly every open case's warning has
+                // begun (most are overdue), so that index would walk them all to find the few not yet due; the
+                // deadline index reads only the cases not yet due.
                 ClockStatus::DueSoon => {
-                    conds.push("next_warn_us <= ? AND next_due_us > ?");
+                    conds.push("+next_warn_us <= ? AND next_due_us > ?");
                     args.push(Arg::I(now));
                     args.push(Arg::I(now));
                 }
