@@ -16,7 +16,7 @@ use taizhang_domain::DomainResult;
 use taizhang_domain::deadline::china_tz;
 use taizhang_domain::region::Region;
 use taizhang_domain::workflow::{self, ClockKind, NotifyWho};
-use taizhang_store::{Card, Notification};
+use taizhang_store::{Card, CaseRow, Notification};
 
 use crate::cases::deadline_columns;
 use crate::{Principal, Service, se};
@@ -80,23 +80,34 @@ impl Service {
             let Some(last) = batch.last() else { break };
             after = *last;
             let mut cards = vec![];
+            // The rows read here also tell the notifications whom each case accuses.
+            let mut rows = BTreeMap::new();
             for (_, id) in &batch {
-                match self.cards_due(*id, now).await {
+                let row = match self.store.case(*id).await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(case = id, error = %se(e), "card check failed");
+                        continue;
+                    }
+                };
+                match self.cards_due(&row, now).await {
                     Ok(mut c) => cards.append(&mut c),
                     Err(e) => tracing::error!(case = id, error = %e, "card check failed"),
                 }
+                rows.insert(*id, row);
             }
             let written = self.store.create_cards(cards).await.map_err(se)?;
             raised += written.len();
-            self.notify_cards(&written).await;
+            self.notify_cards(&written, &rows).await;
         }
         Ok(raised)
     }
 
     /// The cards one case's running duty clocks deserve at `now`.
-    async fn cards_due(&self, id: i64, now: DateTime<Utc>) -> DomainResult<Vec<Card>> {
-        let Some(row) = self.store.case(id).await.map_err(se)? else { return Ok(vec![]) };
-        let (def, state) = self.def_of(&row)?;
+    async fn cards_due(&self, row: &CaseRow, now: DateTime<Utc>) -> DomainResult<Vec<Card>> {
+        let id = row.id;
+        let (def, state) = self.def_of(row)?;
         let region = row.region.as_deref().and_then(|r| Region::parse(r).ok());
         let (unit_id, unit_path) = match (row.handling_unit, &row.handling_unit_path) {
             (Some(u), Some(p)) => (u, p.clone()),
@@ -141,7 +152,7 @@ impl Service {
     /// Tells each card's unit's directly responsible person, and on red its first-responsible person too —
     /// never anyone the case accuses. Red cards recorded more than a day after their deadline (`recorded_late`)
     /// are told in one summary per person instead of one message each.
-    async fn notify_cards(&self, cards: &[Card]) {
+    async fn notify_cards(&self, cards: &[Card], rows: &BTreeMap<i64, CaseRow>) {
         if cards.is_empty() {
             return;
         }
@@ -153,8 +164,8 @@ impl Service {
             for k in cards {
                 // The people a case accuses are never told of it (信访工作条例 Art. 30).
                 if let std::collections::btree_map::Entry::Vacant(e) = accused.entry(k.case_id) {
-                    let by = match self.store.case(k.case_id).await.map_err(se)? {
-                        Some(row) => self.accused_among(&users, &row).await?,
+                    let by = match rows.get(&k.case_id) {
+                        Some(row) => self.accused_among(&users, row).await?,
                         None => BTreeSet::new(),
                     };
                     e.insert(by);
